@@ -1,0 +1,393 @@
+//! Configuration: models, prices, budgets, providers and limits. Read from `config.toml` in
+//! the data dir (or `--config`); every field has a default and a file may set only a few.
+
+use crate::money::{Micros, Price, usd_to_micros};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which model backend runs tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Anthropic if `ANTHROPIC_API_KEY` is set, else OpenAI-compatible if `OPENAI_API_KEY`
+    /// is set, else the offline simulated model.
+    Auto,
+    Anthropic,
+    Openai,
+    Offline,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Auto => "auto",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Openai => "openai",
+            ProviderKind::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "anthropic" => Some(Self::Anthropic),
+            "openai" => Some(Self::Openai),
+            "offline" => Some(Self::Offline),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    pub provider: ProviderKind,
+    /// Plans tasks while the task is under the switch point of its budget.
+    pub planner: String,
+    /// Writes code while the task is under the switch point of its budget.
+    pub writer: String,
+    /// Evaluates, and takes over planning and writing past the switch point.
+    pub cheap: String,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            provider: ProviderKind::Auto,
+            planner: "claude-sonnet-4-5".into(),
+            writer: "claude-sonnet-4-5".into(),
+            cheap: "claude-haiku-4-5".into(),
+        }
+    }
+}
+
+/// One model endpoint as written in the config; unset fields take the provider's defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the key (the key itself never sits here).
+    pub api_key_env: Option<String>,
+    pub max_retries: Option<u32>,
+    pub timeout_secs: Option<u64>,
+}
+
+/// An endpoint with every field decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub api_key_env: String,
+    pub max_retries: u32,
+    pub timeout_secs: u64,
+}
+
+impl EndpointConfig {
+    fn resolve(&self, base_url: &str, api_key_env: &str) -> Endpoint {
+        Endpoint {
+            base_url: self.base_url.clone().unwrap_or_else(|| base_url.to_string()),
+            api_key_env: self.api_key_env.clone().unwrap_or_else(|| api_key_env.to_string()),
+            max_retries: self.max_retries.unwrap_or(3),
+            timeout_secs: self.timeout_secs.unwrap_or(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub anthropic: EndpointConfig,
+    pub openai: EndpointConfig,
+}
+
+impl ProvidersConfig {
+    /// The Anthropic endpoint; `ANTHROPIC_BASE_URL` overrides the configured base URL.
+    pub fn anthropic(&self, env: &dyn Fn(&str) -> Option<String>) -> Endpoint {
+        let mut e = self.anthropic.resolve("https://api.anthropic.com", "ANTHROPIC_API_KEY");
+        if let Some(url) = env("ANTHROPIC_BASE_URL").filter(|u| !u.is_empty()) {
+            e.base_url = url;
+        }
+        e
+    }
+
+    /// The OpenAI-compatible endpoint; `OPENAI_BASE_URL` overrides the configured base URL.
+    pub fn openai(&self, env: &dyn Fn(&str) -> Option<String>) -> Endpoint {
+        let mut e = self.openai.resolve("https://api.openai.com/v1", "OPENAI_API_KEY");
+        if let Some(url) = env("OPENAI_BASE_URL").filter(|u| !u.is_empty()) {
+            e.base_url = url;
+        }
+        e
+    }
+}
+
+/// Dollar prices per million tokens as an operator writes them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceUsd {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// Cap of one task, in dollars, unless the task sets its own.
+    pub task_usd: f64,
+    /// Monthly cap of the `default` client that `ecca run` uses when no client is named.
+    pub default_client_monthly_usd: f64,
+    /// Share of a task's budget after which planning and writing move to the cheaper model.
+    pub switch_at_percent: u8,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig {
+            task_usd: 1.0,
+            default_client_monthly_usd: 100.0,
+            switch_at_percent: 70,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorConfig {
+    /// Runs that may work at once; the rest wait in `pending`.
+    pub concurrency: usize,
+    /// Events the bus holds for a slow subscriber before telling it that it lagged.
+    pub event_capacity: usize,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            concurrency: 4,
+            event_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfflineConfig {
+    /// Simulated thinking time per call, so demos and tests can watch a run move.
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxTokensConfig {
+    pub plan: u64,
+    pub write: u64,
+    pub write_batch: u64,
+    pub tests: u64,
+    pub evaluate: u64,
+}
+
+impl Default for MaxTokensConfig {
+    fn default() -> Self {
+        MaxTokensConfig {
+            plan: 2_048,
+            write: 4_096,
+            write_batch: 16_384,
+            tests: 2_048,
+            evaluate: 1_024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub models: ModelsConfig,
+    pub providers: ProvidersConfig,
+    /// Overrides and additions to the built-in price table, keyed by model name.
+    pub prices: BTreeMap<String, PriceUsd>,
+    pub budgets: BudgetsConfig,
+    pub supervisor: SupervisorConfig,
+    pub offline: OfflineConfig,
+    pub max_tokens: MaxTokensConfig,
+}
+
+/// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.
+const DEFAULT_PRICES: &[(&str, Price)] = &[
+    ("claude-opus-4-5", Price::per_mtok_usd(5.0, 25.0, 6.25, 0.50)),
+    ("claude-opus-4-1", Price::per_mtok_usd(15.0, 75.0, 18.75, 1.50)),
+    ("claude-sonnet-4-5", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
+    ("claude-sonnet-4-0", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
+    ("claude-haiku-4-5", Price::per_mtok_usd(1.0, 5.0, 1.25, 0.10)),
+    ("claude-3-5-sonnet-20241022", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
+    ("claude-3-5-sonnet-latest", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
+    ("claude-3-5-haiku-20241022", Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08)),
+    ("claude-3-5-haiku-latest", Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08)),
+    ("gpt-4o", Price::per_mtok_usd(2.5, 10.0, 2.5, 1.25)),
+    ("gpt-4o-mini", Price::per_mtok_usd(0.15, 0.60, 0.15, 0.075)),
+];
+
+/// A configuration problem, as a sentence for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads `path` if it exists; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => {
+                return Err(ConfigError(format!(
+                    "could not read the config file {}: {e}; check its permissions",
+                    path.display()
+                )));
+            }
+        };
+        Self::parse(&text).map_err(|e| {
+            ConfigError(format!(
+                "the config file {} is malformed: {}; fix it or move it aside to use the defaults",
+                path.display(),
+                e.0
+            ))
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError(e.to_string().trim().replace('\n', " ")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.supervisor.concurrency == 0 {
+            return Err(ConfigError("supervisor.concurrency must be at least 1".into()));
+        }
+        if self.supervisor.event_capacity < 16 {
+            return Err(ConfigError("supervisor.event_capacity must be at least 16".into()));
+        }
+        if !(1..=100).contains(&self.budgets.switch_at_percent) {
+            return Err(ConfigError(
+                "budgets.switch_at_percent must be between 1 and 100".into(),
+            ));
+        }
+        usd_to_micros(self.budgets.task_usd).map_err(|e| ConfigError(format!("budgets.task_usd: {e}")))?;
+        usd_to_micros(self.budgets.default_client_monthly_usd)
+            .map_err(|e| ConfigError(format!("budgets.default_client_monthly_usd: {e}")))?;
+        for (model, p) in &self.prices {
+            for v in [Some(p.input), Some(p.output), p.cache_write, p.cache_read].into_iter().flatten() {
+                usd_to_micros(v).map_err(|e| ConfigError(format!("prices.{model}: {e}")))?;
+            }
+        }
+        for model in [&self.models.planner, &self.models.writer, &self.models.cheap] {
+            if self.price_of(model).is_none() {
+                return Err(ConfigError(format!(
+                    "model {model} has no price; add a [prices.\"{model}\"] table with input and output dollars per million tokens"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The price of a model: the config's entry, else the built-in one.
+    pub fn price_of(&self, model: &str) -> Option<Price> {
+        if let Some(p) = self.prices.get(model) {
+            let micros = |v: f64| usd_to_micros(v).unwrap_or(0);
+            return Some(Price {
+                input: micros(p.input),
+                output: micros(p.output),
+                cache_write: micros(p.cache_write.unwrap_or(p.input)),
+                cache_read: micros(p.cache_read.unwrap_or(p.input)),
+            });
+        }
+        DEFAULT_PRICES
+            .iter()
+            .find(|(name, _)| *name == model)
+            .map(|(_, p)| *p)
+    }
+
+    pub fn task_budget_micros(&self) -> Micros {
+        usd_to_micros(self.budgets.task_usd).unwrap_or(0)
+    }
+
+    pub fn default_client_budget_micros(&self) -> Micros {
+        usd_to_micros(self.budgets.default_client_monthly_usd).unwrap_or(0)
+    }
+
+    /// Resolves `auto` to the provider that will really be used, from the keys present.
+    pub fn resolve_provider(&self, env: &dyn Fn(&str) -> Option<String>) -> ProviderKind {
+        match self.models.provider {
+            ProviderKind::Auto => {
+                let has_key = |name: &str| env(name).is_some_and(|k| !k.is_empty());
+                if has_key(&self.providers.anthropic(env).api_key_env) {
+                    ProviderKind::Anthropic
+                } else if has_key(&self.providers.openai(env).api_key_env) {
+                    ProviderKind::Openai
+                } else {
+                    ProviderKind::Offline
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Where ecca keeps its store, logs, deliveries and config: `--data-dir`, else `ECCA_HOME`,
+/// else the platform's data directory.
+pub fn resolve_data_dir(flag: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    if let Some(dir) = std::env::var_os("ECCA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("dev", "ecca", "ecca")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            ConfigError(
+                "could not find a home directory for ecca's data; pass --data-dir DIR or set ECCA_HOME"
+                    .into(),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c = Config::parse("[budgets]\ntask_usd = 2.5\n").unwrap();
+        assert_eq!(c.task_budget_micros(), 2_500_000);
+        assert_eq!(c.supervisor.concurrency, 4);
+        assert_eq!(c.models.cheap, "claude-haiku-4-5");
+    }
+
+    #[test]
+    fn price_override_wins() {
+        let c = Config::parse("[prices.\"claude-haiku-4-5\"]\ninput = 2\noutput = 8\n").unwrap();
+        let p = c.price_of("claude-haiku-4-5").unwrap();
+        assert_eq!((p.input, p.output, p.cache_read), (2_000_000, 8_000_000, 2_000_000));
+    }
+
+    #[test]
+    fn unknown_keys_and_unpriced_models_are_refused() {
+        assert!(Config::parse("[budgets]\ntask_dollars = 2\n").is_err());
+        let e = Config::parse("[models]\nwriter = \"mystery-1\"\n").unwrap_err();
+        assert!(e.0.contains("mystery-1"), "{e}");
+    }
+
+    #[test]
+    fn auto_provider_follows_keys() {
+        let c = Config::default();
+        assert_eq!(c.resolve_provider(&|_| None), ProviderKind::Offline);
+        assert_eq!(
+            c.resolve_provider(&|k| (k == "OPENAI_API_KEY").then(|| "sk".into())),
+            ProviderKind::Openai
+        );
+    }
+}

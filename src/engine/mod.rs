@@ -1,0 +1,9 @@
+//! The agent engine: a pure state machine per run ([`fsm`]), the prompts it writes and the
+//! replies it reads ([`prompts`]), the rolling context ([`context`]), the tool interface
+//! ([`tools`]) and the driver that performs the machine's effects ([`driver`]).
+
+pub mod context;
+pub mod driver;
+pub mod fsm;
+pub mod prompts;
+pub mod tools;

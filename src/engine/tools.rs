@@ -1,0 +1,128 @@
+//! The one door to tools. The engine's steps (retrieve, lint, execute, test, store) reach
+//! tools only through [`Tools`]; the production implementation is the MCP client. Where no
+//! server is configured for a step, the step comes back `Skipped` with the reason: never a
+//! silent pass.
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+pub enum ToolRequest {
+    SearchSnippets { client_id: String, query: String, language: String, limit: u32 },
+    Lint { language: String, filename: String, code: String },
+    FixLint { language: String, filename: String, code: String },
+    Execute { language: String, filename: String, code: String },
+    RunTests { language: String, filename: String, code: String, test_filename: String, tests: String },
+    StoreSnippet { client_id: String, language: String, description: String, code: String, quality: f64 },
+}
+
+impl ToolRequest {
+    /// The MCP server that serves this request.
+    pub fn server(&self) -> &'static str {
+        match self {
+            ToolRequest::SearchSnippets { .. } | ToolRequest::StoreSnippet { .. } => "vector-code",
+            ToolRequest::Lint { .. } | ToolRequest::FixLint { .. } => "linter",
+            ToolRequest::Execute { .. } | ToolRequest::RunTests { .. } => "code-execution",
+        }
+    }
+
+    /// The step name operators see.
+    pub fn step(&self) -> &'static str {
+        match self {
+            ToolRequest::SearchSnippets { .. } => "retrieve",
+            ToolRequest::Lint { .. } => "lint",
+            ToolRequest::FixLint { .. } => "fix_lint",
+            ToolRequest::Execute { .. } => "execute",
+            ToolRequest::RunTests { .. } => "test",
+            ToolRequest::StoreSnippet { .. } => "store",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snippet {
+    pub language: String,
+    pub description: String,
+    pub code: String,
+    pub similarity: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub code: String,
+    pub message: String,
+    pub severity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LintReport {
+    /// Which linter ran (`ruff`, `eslint`, `node --check`).
+    pub linter: String,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The code after `fix_lint`, when fixes were applied.
+    pub fixed_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecReport {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i64>,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    pub oom_killed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolReply {
+    Snippets { snippets: Vec<Snippet> },
+    Lint(LintReport),
+    Exec(ExecReport),
+    Stored,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ToolOutcome {
+    Done { reply: ToolReply },
+    /// The step did not run; `reason` says why (no server configured, server down, …).
+    Skipped { reason: String },
+    Failed { error: String },
+}
+
+impl ToolOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ToolOutcome::Done { .. } => "ok",
+            ToolOutcome::Skipped { .. } => "skipped",
+            ToolOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Everything the engine may ask of tools.
+pub trait Tools: Send + Sync {
+    fn call<'a>(&'a self, request: &'a ToolRequest) -> BoxFuture<'a, ToolOutcome>;
+    /// One line for operators: which tool servers are behind this.
+    fn describe(&self) -> String;
+}
+
+/// No tool servers: every step is skipped, saying which server it needed.
+pub struct NoTools;
+
+impl Tools for NoTools {
+    fn call<'a>(&'a self, request: &'a ToolRequest) -> BoxFuture<'a, ToolOutcome> {
+        let reason = format!("no {} server configured", request.server());
+        Box::pin(async move { ToolOutcome::Skipped { reason } })
+    }
+
+    fn describe(&self) -> String {
+        "no tool servers configured: retrieve, lint, execute, test and store are skipped".into()
+    }
+}

@@ -1,0 +1,23 @@
+//! ecca: a terminal supervisor console for AI coding agents.
+//!
+//! The core (engine, store, ledger, llm, supervisor, delivery) never touches the terminal;
+//! frontends talk to the [`supervisor::Supervisor`] through [`supervisor::Command`] in and
+//! [`supervisor::Event`] out. See `docs/architecture.md`.
+
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod engine;
+pub mod ledger;
+pub mod llm;
+pub mod money;
+pub mod store;
+pub mod supervisor;
+pub mod time;
+
+/// Installs ring as the process-wide TLS provider. reqwest is built without one and panics
+/// when a client is built before this runs; calling it twice is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

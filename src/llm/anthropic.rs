@@ -1,0 +1,173 @@
+//! Anthropic Messages API with server-sent events. Usage comes from `message_start` (input
+//! and cache counts) and `message_delta` (cumulative output count).
+
+use super::http::{client, send_with_retry};
+use super::{Chunk, ChunkStream, LlmError, ModelRequest, Provider};
+use crate::config::Endpoint;
+use crate::money::Usage;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+
+const NAME: &str = "anthropic";
+const API_VERSION: &str = "2023-06-01";
+
+pub struct AnthropicProvider {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    api_key: String,
+}
+
+impl AnthropicProvider {
+    pub fn new(endpoint: Endpoint, api_key: String) -> Self {
+        AnthropicProvider {
+            http: client(endpoint.timeout_secs),
+            endpoint,
+            api_key,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/v1/messages", self.endpoint.base_url.trim_end_matches('/'))
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn stream<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
+        Box::pin(async move {
+            let url = self.url();
+            let body = json!({
+                "model": request.model,
+                "max_tokens": request.max_tokens,
+                "system": request.system,
+                "messages": [{"role": "user", "content": request.prompt}],
+                "stream": true,
+            });
+            let response = send_with_retry(NAME, &url, &self.endpoint.api_key_env, self.endpoint.max_retries, || {
+                self.http
+                    .post(&url)
+                    .header("x-api-key", &self.api_key)
+                    .header("anthropic-version", API_VERSION)
+                    .json(&body)
+            })
+            .await?;
+            let events = response.bytes_stream().eventsource();
+            let stream = futures::stream::unfold(
+                Some((events, SseState::default())),
+                |state| async move {
+                    let (mut events, mut parser) = state?;
+                    loop {
+                        if let Some(chunk) = parser.pending.pop_front() {
+                            return Some((Ok(chunk), Some((events, parser))));
+                        }
+                        if parser.finished {
+                            return None;
+                        }
+                        match events.next().await {
+                            None => {
+                                return Some((Err(LlmError::Cut { provider: NAME.into() }), None));
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!("anthropic stream broke: {e}");
+                                return Some((Err(LlmError::Cut { provider: NAME.into() }), None));
+                            }
+                            Some(Ok(event)) => {
+                                if let Err(e) = parser.handle(&event.event, &event.data) {
+                                    return Some((Err(e), None));
+                                }
+                            }
+                        }
+                    }
+                },
+            );
+            Ok(stream.boxed())
+        })
+    }
+}
+
+/// Turns Anthropic's SSE events into chunks.
+#[derive(Default)]
+struct SseState {
+    usage: Usage,
+    stop_reason: Option<String>,
+    pending: VecDeque<Chunk>,
+    finished: bool,
+}
+
+impl SseState {
+    fn handle(&mut self, event: &str, data: &str) -> Result<(), LlmError> {
+        if event == "ping" {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| LlmError::Malformed {
+            provider: NAME.into(),
+            detail: format!("{event} event is not JSON: {e}"),
+        })?;
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(event);
+        match kind {
+            "message_start" => {
+                let u = v.pointer("/message/usage").ok_or_else(|| malformed("message_start without usage"))?;
+                self.merge_usage(u);
+                self.pending.push_back(Chunk::Usage(self.usage));
+            }
+            "content_block_delta" => {
+                if let Some(text) = v.pointer("/delta/text").and_then(Value::as_str) {
+                    self.pending.push_back(Chunk::Text(text.to_string()));
+                } else if v.pointer("/delta/type").is_none() {
+                    return Err(malformed("content_block_delta without a delta"));
+                }
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    self.merge_usage(u);
+                    self.pending.push_back(Chunk::Usage(self.usage));
+                }
+                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(r.to_string());
+                }
+            }
+            "message_stop" => {
+                self.pending.push_back(Chunk::Done { stop_reason: self.stop_reason.clone() });
+                self.finished = true;
+            }
+            "error" => {
+                let message = v
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+                    .to_string();
+                return Err(LlmError::Provider { provider: NAME.into(), message });
+            }
+            "content_block_start" | "content_block_stop" => {}
+            other => tracing::debug!("anthropic: ignoring event {other}"),
+        }
+        Ok(())
+    }
+
+    /// Fields present in a usage object replace the ones seen so far (they are cumulative).
+    fn merge_usage(&mut self, u: &Value) {
+        let get = |k: &str| u.get(k).and_then(Value::as_u64);
+        if let Some(n) = get("input_tokens") {
+            self.usage.input_tokens = n;
+        }
+        if let Some(n) = get("output_tokens") {
+            self.usage.output_tokens = n;
+        }
+        if let Some(n) = get("cache_creation_input_tokens") {
+            self.usage.cache_write_tokens = n;
+        }
+        if let Some(n) = get("cache_read_input_tokens") {
+            self.usage.cache_read_tokens = n;
+        }
+    }
+}
+
+fn malformed(detail: &str) -> LlmError {
+    LlmError::Malformed { provider: NAME.into(), detail: detail.into() }
+}

@@ -1,0 +1,232 @@
+//! Read queries. They run on the reader connection and never block the writer (WAL).
+
+use super::{ClientRecord, ClientSpend, CostTotals, RunRecord, Store, StoreError, TaskRecord};
+use crate::domain::TaskStatus;
+use crate::money::Micros;
+use rusqlite::{OptionalExtension, Row, params};
+
+const TASK_COLUMNS: &str = "id, client_id, title, description, stack, source, agent_kind, model_mode,
+    status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
+    cost_micros, model_calls, created_at, updated_at, completed_at";
+
+const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
+    cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
+
+fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<TaskStatus> {
+    let s: String = row.get(idx)?;
+    TaskStatus::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("unknown status {s}").into())
+    })
+}
+
+fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    Ok(TaskRecord {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        title: r.get(2)?,
+        description: r.get(3)?,
+        stack: r.get(4)?,
+        source: r.get(5)?,
+        agent_kind: r.get(6)?,
+        model_mode: r.get(7)?,
+        status: status_of(r, 8)?,
+        status_reason: r.get(9)?,
+        budget_micros: r.get(10)?,
+        deliverable_url: r.get(11)?,
+        iterations: r.get(12)?,
+        quality_score: r.get(13)?,
+        tokens_used: r.get(14)?,
+        cost_micros: r.get(15)?,
+        model_calls: r.get(16)?,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+        completed_at: r.get(19)?,
+    })
+}
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get(0)?,
+        task_id: r.get(1)?,
+        attempt: r.get(2)?,
+        status: status_of(r, 3)?,
+        agent_state: r.get(4)?,
+        fsm_state: r.get(5)?,
+        tokens_used: r.get(6)?,
+        cost_micros: r.get(7)?,
+        model_calls: r.get(8)?,
+        owner_pid: r.get(9)?,
+        started_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        finished_at: r.get(12)?,
+    })
+}
+
+fn client_from_row(r: &Row<'_>) -> rusqlite::Result<ClientRecord> {
+    Ok(ClientRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        monthly_budget_micros: r.get(2)?,
+        repo_url: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+impl Store {
+    pub fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT id, name, monthly_budget_micros, repo_url, created_at FROM clients WHERE id = ?1",
+                params![id],
+                client_from_row,
+            )
+            .optional()
+            .map_err(|e| StoreError::sql("reading a client", e))
+    }
+
+    /// Every client with its spend in `month`.
+    pub fn clients_with_spend(&self, month: &str) -> Result<Vec<ClientSpend>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT c.id, c.name, c.monthly_budget_micros, c.repo_url, c.created_at,
+                        COALESCE(s.spent_micros, 0), COALESCE(s.calls, 0)
+                 FROM clients c LEFT JOIN client_month_spend s ON s.client_id = c.id AND s.month = ?1
+                 ORDER BY c.id",
+            )
+            .map_err(|e| StoreError::sql("listing clients", e))?;
+        let rows = stmt
+            .query_map(params![month], |r| {
+                Ok(ClientSpend {
+                    client: client_from_row(r)?,
+                    month: month.to_string(),
+                    spent_micros: r.get(5)?,
+                    calls: r.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| StoreError::sql("listing clients", e))?;
+        Ok(rows)
+    }
+
+    /// Month-to-date spend of a client, from the counter the cost rows update.
+    pub fn client_month_spend(&self, client_id: &str, month: &str) -> Result<Micros, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT COALESCE((SELECT spent_micros FROM client_month_spend WHERE client_id = ?1 AND month = ?2), 0)",
+                params![client_id, month],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sql("reading a client's spend", e))
+    }
+
+    pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        self.reader()
+            .query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM code_tasks WHERE id = ?1"),
+                params![id],
+                task_from_row,
+            )
+            .optional()
+            .map_err(|e| StoreError::sql("reading a task", e))
+    }
+
+    /// The newest tasks first, at most `limit`.
+    pub fn tasks(&self, limit: usize) -> Result<Vec<TaskRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM code_tasks ORDER BY created_at DESC, id DESC LIMIT ?1"
+            ))
+            .map_err(|e| StoreError::sql("listing tasks", e))?;
+        stmt.query_map(params![limit as i64], task_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("listing tasks", e))
+    }
+
+    pub fn tasks_of_client(&self, client_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM code_tasks WHERE client_id = ?1 ORDER BY id"))
+            .map_err(|e| StoreError::sql("listing tasks", e))?;
+        stmt.query_map(params![client_id], task_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("listing tasks", e))
+    }
+
+    /// The latest attempt of a task.
+    pub fn latest_run(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.reader()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE task_id = ?1 ORDER BY attempt DESC LIMIT 1"),
+                params![task_id],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| StoreError::sql("reading a run", e))
+    }
+
+    /// The highest task number handed out so far (`T-0042` → 42).
+    pub fn max_task_number(&self) -> Result<u64, StoreError> {
+        let ids: Vec<String> = {
+            let conn = self.reader();
+            let mut stmt = conn
+                .prepare("SELECT id FROM code_tasks WHERE id LIKE 'T-%'")
+                .map_err(|e| StoreError::sql("reading task ids", e))?;
+            stmt.query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| StoreError::sql("reading task ids", e))?
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| id.strip_prefix("T-").and_then(|n| n.parse::<u64>().ok()))
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Sums over the cost log, optionally for one client or one task.
+    pub fn cost_totals(&self, client_id: Option<&str>, task_id: Option<&str>) -> Result<CostTotals, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(cost_micros), 0),
+                        COALESCE(SUM(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens), 0)
+                 FROM cost_log WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR task_id = ?2)",
+                params![client_id, task_id],
+                |r| Ok(CostTotals { rows: r.get(0)?, cost_micros: r.get(1)?, tokens: r.get(2)? }),
+            )
+            .map_err(|e| StoreError::sql("summing the cost log", e))
+    }
+
+    /// The kinds and payloads of a run's events, oldest first.
+    pub fn run_events(&self, run_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached("SELECT kind, payload FROM run_events WHERE run_id = ?1 ORDER BY id")
+            .map_err(|e| StoreError::sql("reading run events", e))?;
+        stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading run events", e))
+    }
+
+    /// Decisions on a task, oldest first: (decision, note, at).
+    pub fn approvals(&self, task_id: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached("SELECT decision, note, at FROM approvals WHERE task_id = ?1 ORDER BY id")
+            .map_err(|e| StoreError::sql("reading decisions", e))?;
+        stmt.query_map(params![task_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading decisions", e))
+    }
+
+    /// Artifacts of a run: (kind, name, content).
+    pub fn artifacts(&self, run_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached("SELECT kind, name, content FROM artifacts WHERE run_id = ?1 ORDER BY id")
+            .map_err(|e| StoreError::sql("reading artifacts", e))?;
+        stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading artifacts", e))
+    }
+}

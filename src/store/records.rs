@@ -1,0 +1,92 @@
+//! Rows of the store as plain data.
+
+use crate::domain::TaskStatus;
+use crate::money::{Micros, Usage};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    pub monthly_budget_micros: Micros,
+    pub repo_url: Option<String>,
+    pub created_at: i64,
+}
+
+/// A client with its spend in one month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSpend {
+    pub client: ClientRecord,
+    pub month: String,
+    pub spent_micros: Micros,
+    pub calls: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: String,
+    pub client_id: String,
+    pub title: String,
+    pub description: String,
+    pub stack: String,
+    pub source: String,
+    pub agent_kind: String,
+    pub model_mode: String,
+    pub status: TaskStatus,
+    pub status_reason: Option<String>,
+    pub budget_micros: Micros,
+    pub deliverable_url: Option<String>,
+    pub iterations: i64,
+    pub quality_score: Option<f64>,
+    pub tokens_used: i64,
+    pub cost_micros: Micros,
+    pub model_calls: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub task_id: String,
+    pub attempt: i64,
+    pub status: TaskStatus,
+    pub agent_state: String,
+    /// JSON checkpoint of the agent state machine.
+    pub fsm_state: String,
+    pub tokens_used: i64,
+    pub cost_micros: Micros,
+    pub model_calls: i64,
+    pub owner_pid: Option<i64>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One priced model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostRow {
+    pub at: i64,
+    pub month: String,
+    pub client_id: String,
+    pub task_id: String,
+    pub run_id: String,
+    pub provider: String,
+    pub model: String,
+    pub purpose: String,
+    pub simulated: bool,
+    pub usage: Usage,
+    pub cost_micros: Micros,
+    pub reserved_micros: Micros,
+    /// `ok`, `cut` (the stream ended early) or `error`.
+    pub outcome: String,
+}
+
+/// Sums over the cost log, for reconciliation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostTotals {
+    pub rows: i64,
+    pub cost_micros: Micros,
+    pub tokens: i64,
+}

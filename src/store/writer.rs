@@ -1,0 +1,326 @@
+//! The one writer. A dedicated thread owns the write connection and drains a bounded queue:
+//! whatever is waiting is committed in one transaction, so many small writes (events, cost
+//! rows) cost one commit. Counter changes of the cost rows in a batch are summed and applied
+//! once per transaction, in the same transaction as the rows.
+
+use super::{ClientRecord, CostRow, RunRecord, StoreError, TaskRecord};
+use crate::domain::TaskStatus;
+use crate::money::Micros;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many queued messages one transaction takes at most.
+const MAX_BATCH: usize = 1024;
+/// Queue length; senders wait when the writer is this far behind.
+const QUEUE_CAPACITY: usize = 8192;
+
+/// One change to the store.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    InsertClient(ClientRecord),
+    InsertTask(TaskRecord),
+    InsertRun(RunRecord),
+    /// Checkpoint of a run: its status, visible agent state and state-machine snapshot.
+    UpdateRun {
+        run_id: String,
+        status: TaskStatus,
+        agent_state: String,
+        fsm_state: String,
+        finished_at: Option<i64>,
+    },
+    UpdateTask {
+        task_id: String,
+        status: TaskStatus,
+        reason: Option<String>,
+        iterations: i64,
+        quality_score: Option<f64>,
+        deliverable_url: Option<String>,
+        completed_at: Option<i64>,
+    },
+    Event {
+        run_id: String,
+        at: i64,
+        kind: String,
+        payload: String,
+    },
+    Artifact {
+        run_id: String,
+        kind: String,
+        name: String,
+        content: String,
+        at: i64,
+    },
+    /// A cost row and the counters it changes (task, run, client month).
+    Cost(CostRow),
+    Approval {
+        task_id: String,
+        run_id: String,
+        decision: String,
+        note: String,
+        at: i64,
+    },
+    /// Marks every in-flight run (and its task) interrupted; used once at supervisor start.
+    InterruptInFlight { at: i64 },
+}
+
+struct Message {
+    ops: Vec<WriteOp>,
+    ack: Option<oneshot::Sender<Result<(), StoreError>>>,
+}
+
+pub(super) struct WriterHandle {
+    tx: mpsc::Sender<Message>,
+}
+
+impl WriterHandle {
+    pub(super) fn spawn(conn: Connection) -> Result<WriterHandle, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("ecca-store-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError(format!("could not start the store writer thread: {e}")))?;
+        Ok(WriterHandle { tx })
+    }
+
+    pub(super) async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Message { ops, ack: Some(ack) })
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn write_later(&self, ops: Vec<WriteOp>) {
+        if self.tx.send(Message { ops, ack: None }).await.is_err() {
+            tracing::error!("store writer stopped; a write was lost");
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError("the store writer has stopped; restart ecca".into())
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
+    let mut batch: Vec<Message> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        match commit(&mut conn, batch.iter().map(|m| m.ops.as_slice())) {
+            Ok(()) => {
+                for m in batch.drain(..) {
+                    if let Some(ack) = m.ack {
+                        let _ = ack.send(Ok(()));
+                    }
+                }
+            }
+            Err(_) => {
+                // One bad message must not sink its neighbours: commit each alone.
+                for m in batch.drain(..) {
+                    let result = commit(&mut conn, std::iter::once(m.ops.as_slice()));
+                    if let Err(e) = &result {
+                        tracing::error!("store write failed: {e}");
+                    }
+                    if let Some(ack) = m.ack {
+                        let _ = ack.send(result);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Summed counter changes of the cost rows in one transaction.
+#[derive(Default)]
+struct CounterDeltas {
+    tasks: HashMap<String, (i64, Micros, i64)>,
+    runs: HashMap<String, (i64, Micros, i64)>,
+    months: HashMap<(String, String), (Micros, i64)>,
+}
+
+fn commit<'a>(
+    conn: &mut Connection,
+    messages: impl Iterator<Item = &'a [WriteOp]>,
+) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction()
+        .map_err(|e| StoreError::sql("starting a transaction", e))?;
+    let mut deltas = CounterDeltas::default();
+    for ops in messages {
+        for op in ops {
+            apply(&tx, op, &mut deltas)?;
+        }
+    }
+    apply_deltas(&tx, &deltas)?;
+    tx.commit().map_err(|e| StoreError::sql("committing", e))
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp, deltas: &mut CounterDeltas) -> Result<(), StoreError> {
+    let result = match op {
+        WriteOp::InsertClient(c) => tx
+            .prepare_cached(
+                "INSERT INTO clients (id, name, monthly_budget_micros, repo_url, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name,
+                   monthly_budget_micros = excluded.monthly_budget_micros,
+                   repo_url = COALESCE(excluded.repo_url, clients.repo_url)",
+            )
+            .and_then(|mut s| s.execute(params![c.id, c.name, c.monthly_budget_micros, c.repo_url, c.created_at])),
+        WriteOp::InsertTask(t) => tx
+            .prepare_cached(
+                "INSERT INTO code_tasks (id, client_id, title, description, stack, source, agent_kind,
+                   model_mode, status, status_reason, budget_micros, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t.id, t.client_id, t.title, t.description, t.stack, t.source, t.agent_kind,
+                    t.model_mode, t.status.as_str(), t.status_reason, t.budget_micros, t.created_at
+                ])
+            }),
+        WriteOp::InsertRun(r) => tx
+            .prepare_cached(
+                "INSERT INTO runs (id, task_id, attempt, status, agent_state, fsm_state, owner_pid,
+                   started_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.id, r.task_id, r.attempt, r.status.as_str(), r.agent_state, r.fsm_state,
+                    r.owner_pid, r.started_at
+                ])
+            }),
+        WriteOp::UpdateRun { run_id, status, agent_state, fsm_state, finished_at } => tx
+            .prepare_cached(
+                "UPDATE runs SET status = ?2, agent_state = ?3, fsm_state = ?4,
+                   finished_at = COALESCE(?5, finished_at), updated_at = ?6, owner_pid = ?7
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run_id, status.as_str(), agent_state, fsm_state, finished_at,
+                    crate::time::now_ms(), std::process::id()
+                ])
+            }),
+        WriteOp::UpdateTask { task_id, status, reason, iterations, quality_score, deliverable_url, completed_at } => tx
+            .prepare_cached(
+                "UPDATE code_tasks SET status = ?2, status_reason = ?3, iterations = ?4,
+                   quality_score = COALESCE(?5, quality_score),
+                   deliverable_url = COALESCE(?6, deliverable_url),
+                   completed_at = ?7, updated_at = ?8
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    task_id, status.as_str(), reason, iterations, quality_score, deliverable_url,
+                    completed_at, crate::time::now_ms()
+                ])
+            }),
+        WriteOp::Event { run_id, at, kind, payload } => tx
+            .prepare_cached("INSERT INTO run_events (run_id, at, kind, payload) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![run_id, at, kind, payload])),
+        WriteOp::Artifact { run_id, kind, name, content, at } => tx
+            .prepare_cached("INSERT INTO artifacts (run_id, kind, name, content, at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| s.execute(params![run_id, kind, name, content, at])),
+        WriteOp::Cost(c) => {
+            let tokens = c.usage.total() as i64;
+            let t = deltas.tasks.entry(c.task_id.clone()).or_default();
+            *t = (t.0 + tokens, t.1 + c.cost_micros, t.2 + 1);
+            let r = deltas.runs.entry(c.run_id.clone()).or_default();
+            *r = (r.0 + tokens, r.1 + c.cost_micros, r.2 + 1);
+            let m = deltas.months.entry((c.client_id.clone(), c.month.clone())).or_default();
+            *m = (m.0 + c.cost_micros, m.1 + 1);
+            insert_cost_row(tx, c)
+        }
+        WriteOp::Approval { task_id, run_id, decision, note, at } => tx
+            .prepare_cached("INSERT INTO approvals (task_id, run_id, decision, note, at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| s.execute(params![task_id, run_id, decision, note, at])),
+        WriteOp::InterruptInFlight { at } => interrupt_in_flight(tx, *at),
+    };
+    result.map(|_| ()).map_err(|e| StoreError::sql(op_name(op), e))
+}
+
+/// Inserts one cost row with a cached statement; shared with the benchmark's ceiling.
+pub(crate) fn insert_cost_row(conn: &Connection, c: &CostRow) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO cost_log (at, month, client_id, task_id, run_id, provider, model, purpose,
+           simulated, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens,
+           cost_micros, reserved_micros, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        c.at, c.month, c.client_id, c.task_id, c.run_id, c.provider, c.model, c.purpose,
+        c.simulated, c.usage.input_tokens as i64, c.usage.output_tokens as i64,
+        c.usage.cache_write_tokens as i64, c.usage.cache_read_tokens as i64, c.cost_micros,
+        c.reserved_micros, c.outcome
+    ])
+}
+
+fn interrupt_in_flight(tx: &rusqlite::Transaction<'_>, at: i64) -> rusqlite::Result<usize> {
+    let in_flight = "('pending', 'running', 'revising', 'delivering')";
+    let runs = tx.execute(
+        &format!("UPDATE runs SET status = 'interrupted', updated_at = ?1 WHERE status IN {in_flight}"),
+        params![at],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE code_tasks SET status = 'interrupted', updated_at = ?1,
+               status_reason = 'the ecca process stopped while this task was ' || status || '; run `ecca resume ' || id || '` to continue'
+             WHERE status IN {in_flight}"
+        ),
+        params![at],
+    )?;
+    Ok(runs)
+}
+
+fn apply_deltas(tx: &rusqlite::Transaction<'_>, d: &CounterDeltas) -> Result<(), StoreError> {
+    let counters = |e| StoreError::sql("updating cost counters", e);
+    for (task, (tokens, cost, calls)) in &d.tasks {
+        tx.prepare_cached(
+            "UPDATE code_tasks SET tokens_used = tokens_used + ?2, cost_micros = cost_micros + ?3,
+               model_calls = model_calls + ?4 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![task, tokens, cost, calls]))
+        .map_err(counters)?;
+    }
+    for (run, (tokens, cost, calls)) in &d.runs {
+        tx.prepare_cached(
+            "UPDATE runs SET tokens_used = tokens_used + ?2, cost_micros = cost_micros + ?3,
+               model_calls = model_calls + ?4 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![run, tokens, cost, calls]))
+        .map_err(counters)?;
+    }
+    for ((client, month), (cost, calls)) in &d.months {
+        tx.prepare_cached(
+            "INSERT INTO client_month_spend (client_id, month, spent_micros, calls) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(client_id, month) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros,
+               calls = calls + excluded.calls",
+        )
+        .and_then(|mut s| s.execute(params![client, month, cost, calls]))
+        .map_err(counters)?;
+    }
+    Ok(())
+}
+
+fn op_name(op: &WriteOp) -> &'static str {
+    match op {
+        WriteOp::InsertClient(_) => "saving a client",
+        WriteOp::InsertTask(_) => "saving a task",
+        WriteOp::InsertRun(_) => "saving a run",
+        WriteOp::UpdateRun { .. } => "checkpointing a run",
+        WriteOp::UpdateTask { .. } => "updating a task",
+        WriteOp::Event { .. } => "saving a run event",
+        WriteOp::Artifact { .. } => "saving an artifact",
+        WriteOp::Cost(_) => "saving a cost row",
+        WriteOp::Approval { .. } => "saving a decision",
+        WriteOp::InterruptInFlight { .. } => "marking interrupted runs",
+    }
+}
