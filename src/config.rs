@@ -85,8 +85,14 @@ pub struct Endpoint {
 impl EndpointConfig {
     fn resolve(&self, base_url: &str, api_key_env: &str) -> Endpoint {
         Endpoint {
-            base_url: self.base_url.clone().unwrap_or_else(|| base_url.to_string()),
-            api_key_env: self.api_key_env.clone().unwrap_or_else(|| api_key_env.to_string()),
+            base_url: self
+                .base_url
+                .clone()
+                .unwrap_or_else(|| base_url.to_string()),
+            api_key_env: self
+                .api_key_env
+                .clone()
+                .unwrap_or_else(|| api_key_env.to_string()),
             max_retries: self.max_retries.unwrap_or(3),
             timeout_secs: self.timeout_secs.unwrap_or(600),
         }
@@ -103,7 +109,9 @@ pub struct ProvidersConfig {
 impl ProvidersConfig {
     /// The Anthropic endpoint; `ANTHROPIC_BASE_URL` overrides the configured base URL.
     pub fn anthropic(&self, env: &dyn Fn(&str) -> Option<String>) -> Endpoint {
-        let mut e = self.anthropic.resolve("https://api.anthropic.com", "ANTHROPIC_API_KEY");
+        let mut e = self
+            .anthropic
+            .resolve("https://api.anthropic.com", "ANTHROPIC_API_KEY");
         if let Some(url) = env("ANTHROPIC_BASE_URL").filter(|u| !u.is_empty()) {
             e.base_url = url;
         }
@@ -112,7 +120,9 @@ impl ProvidersConfig {
 
     /// The OpenAI-compatible endpoint; `OPENAI_BASE_URL` overrides the configured base URL.
     pub fn openai(&self, env: &dyn Fn(&str) -> Option<String>) -> Endpoint {
-        let mut e = self.openai.resolve("https://api.openai.com/v1", "OPENAI_API_KEY");
+        let mut e = self
+            .openai
+            .resolve("https://api.openai.com/v1", "OPENAI_API_KEY");
         if let Some(url) = env("OPENAI_BASE_URL").filter(|u| !u.is_empty()) {
             e.base_url = url;
         }
@@ -215,15 +225,42 @@ pub struct Config {
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.
 const DEFAULT_PRICES: &[(&str, Price)] = &[
-    ("claude-opus-4-5", Price::per_mtok_usd(5.0, 25.0, 6.25, 0.50)),
-    ("claude-opus-4-1", Price::per_mtok_usd(15.0, 75.0, 18.75, 1.50)),
-    ("claude-sonnet-4-5", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
-    ("claude-sonnet-4-0", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
-    ("claude-haiku-4-5", Price::per_mtok_usd(1.0, 5.0, 1.25, 0.10)),
-    ("claude-3-5-sonnet-20241022", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
-    ("claude-3-5-sonnet-latest", Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30)),
-    ("claude-3-5-haiku-20241022", Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08)),
-    ("claude-3-5-haiku-latest", Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08)),
+    (
+        "claude-opus-4-5",
+        Price::per_mtok_usd(5.0, 25.0, 6.25, 0.50),
+    ),
+    (
+        "claude-opus-4-1",
+        Price::per_mtok_usd(15.0, 75.0, 18.75, 1.50),
+    ),
+    (
+        "claude-sonnet-4-5",
+        Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30),
+    ),
+    (
+        "claude-sonnet-4-0",
+        Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30),
+    ),
+    (
+        "claude-haiku-4-5",
+        Price::per_mtok_usd(1.0, 5.0, 1.25, 0.10),
+    ),
+    (
+        "claude-3-5-sonnet-20241022",
+        Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30),
+    ),
+    (
+        "claude-3-5-sonnet-latest",
+        Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30),
+    ),
+    (
+        "claude-3-5-haiku-20241022",
+        Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08),
+    ),
+    (
+        "claude-3-5-haiku-latest",
+        Price::per_mtok_usd(0.80, 4.0, 1.0, 0.08),
+    ),
     ("gpt-4o", Price::per_mtok_usd(2.5, 10.0, 2.5, 1.25)),
     ("gpt-4o-mini", Price::per_mtok_usd(0.15, 0.60, 0.15, 0.075)),
 ];
@@ -265,25 +302,37 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.supervisor.concurrency == 0 {
-            return Err(ConfigError("supervisor.concurrency must be at least 1".into()));
+            return Err(ConfigError(
+                "supervisor.concurrency must be at least 1".into(),
+            ));
         }
         if self.supervisor.event_capacity < 16 {
-            return Err(ConfigError("supervisor.event_capacity must be at least 16".into()));
+            return Err(ConfigError(
+                "supervisor.event_capacity must be at least 16".into(),
+            ));
         }
         if !(1..=100).contains(&self.budgets.switch_at_percent) {
             return Err(ConfigError(
                 "budgets.switch_at_percent must be between 1 and 100".into(),
             ));
         }
-        usd_to_micros(self.budgets.task_usd).map_err(|e| ConfigError(format!("budgets.task_usd: {e}")))?;
+        usd_to_micros(self.budgets.task_usd)
+            .map_err(|e| ConfigError(format!("budgets.task_usd: {e}")))?;
         usd_to_micros(self.budgets.default_client_monthly_usd)
             .map_err(|e| ConfigError(format!("budgets.default_client_monthly_usd: {e}")))?;
         for (model, p) in &self.prices {
-            for v in [Some(p.input), Some(p.output), p.cache_write, p.cache_read].into_iter().flatten() {
+            for v in [Some(p.input), Some(p.output), p.cache_write, p.cache_read]
+                .into_iter()
+                .flatten()
+            {
                 usd_to_micros(v).map_err(|e| ConfigError(format!("prices.{model}: {e}")))?;
             }
         }
-        for model in [&self.models.planner, &self.models.writer, &self.models.cheap] {
+        for model in [
+            &self.models.planner,
+            &self.models.writer,
+            &self.models.cheap,
+        ] {
             if self.price_of(model).is_none() {
                 return Err(ConfigError(format!(
                     "model {model} has no price; add a [prices.\"{model}\"] table with input and output dollars per million tokens"
@@ -371,7 +420,10 @@ mod tests {
     fn price_override_wins() {
         let c = Config::parse("[prices.\"claude-haiku-4-5\"]\ninput = 2\noutput = 8\n").unwrap();
         let p = c.price_of("claude-haiku-4-5").unwrap();
-        assert_eq!((p.input, p.output, p.cache_read), (2_000_000, 8_000_000, 2_000_000));
+        assert_eq!(
+            (p.input, p.output, p.cache_read),
+            (2_000_000, 8_000_000, 2_000_000)
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ impl TaskStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            TaskStatus::Delivered | TaskStatus::Failed | TaskStatus::Rejected | TaskStatus::Cancelled
+            TaskStatus::Delivered
+                | TaskStatus::Failed
+                | TaskStatus::Rejected
+                | TaskStatus::Cancelled
         )
     }
 
@@ -69,7 +72,10 @@ impl TaskStatus {
     pub fn is_in_flight(self) -> bool {
         matches!(
             self,
-            TaskStatus::Pending | TaskStatus::Running | TaskStatus::Revising | TaskStatus::Delivering
+            TaskStatus::Pending
+                | TaskStatus::Running
+                | TaskStatus::Revising
+                | TaskStatus::Delivering
         )
     }
 }

@@ -1,1 +1,155 @@
+//! The headless command line. Each command validates its input against the store before
+//! anything is written, so a mistake costs nothing and changes nothing.
 
+mod lists;
+mod run;
+
+use crate::config::{Config, resolve_data_dir};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecca",
+    version,
+    about = "A terminal supervisor console for AI coding agents"
+)]
+pub struct Cli {
+    /// Where ecca keeps its store, logs and deliveries (default: $ECCA_HOME, else the platform data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The config file (default: config.toml in the data dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run one task headless, up to the approval gate (or to delivery with --auto-approve).
+    Run(run::RunArgs),
+    /// Approve a deliverable that awaits approval, and deliver it.
+    Approve { task_id: String },
+    /// Send a deliverable back to coding with a note, and wait until it is back for approval.
+    Revise {
+        task_id: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Reject a deliverable; the note says why.
+    Reject {
+        task_id: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Continue an interrupted or paused task from its last checkpoint.
+    Resume { task_id: String },
+    /// Start a fresh attempt of a failed, rejected or cancelled task.
+    Retry { task_id: String },
+    /// Cancel a task that has not ended.
+    Cancel { task_id: String },
+    /// List tasks, newest first.
+    Tasks {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Manage clients and their monthly budgets.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Add a client, or change its name and budget.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Monthly budget in US dollars.
+        #[arg(long, value_name = "USD")]
+        budget_usd: f64,
+    },
+    /// List clients with their month-to-date spend.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What a command needs to start: the data dir and the configuration.
+pub struct Setup {
+    pub data_dir: PathBuf,
+    pub config: Config,
+}
+
+impl Setup {
+    pub fn resolve(cli: &Cli) -> Result<Setup, String> {
+        let data_dir = resolve_data_dir(cli.data_dir.clone()).map_err(|e| e.0)?;
+        let path = cli
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("ECCA_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| data_dir.join("config.toml"));
+        if cli.config.is_some() && !path.exists() {
+            return Err(format!(
+                "the config file {} does not exist; check the path given to --config",
+                path.display()
+            ));
+        }
+        let config = Config::load(&path).map_err(|e| e.0)?;
+        Ok(Setup { data_dir, config })
+    }
+}
+
+/// Runs a parsed command line; the error is the sentence to print.
+pub async fn main(cli: Cli) -> Result<(), String> {
+    let setup = Setup::resolve(&cli)?;
+    match cli.command {
+        None => {
+            println!(
+                "ecca: the console arrives in a later release; for now use the headless commands."
+            );
+            println!(
+                "Try: ecca run --task \"Write a Python hello world\" --dry-run --auto-approve"
+            );
+            println!("     ecca --help");
+            Ok(())
+        }
+        Some(CliCommand::Run(args)) => run::run(&setup, args).await,
+        Some(CliCommand::Approve { task_id }) => {
+            run::decide(&setup, run::Decision::Approve, &task_id, String::new()).await
+        }
+        Some(CliCommand::Revise { task_id, note }) => {
+            run::decide(&setup, run::Decision::Revise, &task_id, note).await
+        }
+        Some(CliCommand::Reject { task_id, note }) => {
+            run::decide(&setup, run::Decision::Reject, &task_id, note).await
+        }
+        Some(CliCommand::Resume { task_id }) => {
+            run::decide(&setup, run::Decision::Resume, &task_id, String::new()).await
+        }
+        Some(CliCommand::Retry { task_id }) => {
+            run::decide(&setup, run::Decision::Retry, &task_id, String::new()).await
+        }
+        Some(CliCommand::Cancel { task_id }) => {
+            run::decide(&setup, run::Decision::Cancel, &task_id, String::new()).await
+        }
+        Some(CliCommand::Tasks { json, limit }) => lists::tasks(&setup, json, limit),
+        Some(CliCommand::Clients {
+            command:
+                ClientsCommand::Add {
+                    id,
+                    name,
+                    budget_usd,
+                },
+        }) => lists::add_client(&setup, &id, &name, budget_usd).await,
+        Some(CliCommand::Clients {
+            command: ClientsCommand::List { json },
+        }) => lists::clients(&setup, json),
+    }
+}

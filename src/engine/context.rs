@@ -22,7 +22,10 @@ struct Action {
 
 impl RollingContext {
     pub fn record(&mut self, kind: &str, text: impl Into<String>) {
-        self.recent.push_back(Action { kind: kind.to_string(), text: text.into() });
+        self.recent.push_back(Action {
+            kind: kind.to_string(),
+            text: text.into(),
+        });
         while self.recent.len() > WINDOW {
             if let Some(old) = self.recent.pop_front() {
                 *self.older.entry(old.kind).or_default() += 1;
@@ -62,11 +65,17 @@ mod tests {
     fn keeps_twenty_and_summarises_the_rest() {
         let mut c = RollingContext::default();
         for i in 0..25 {
-            c.record(if i % 2 == 0 { "write" } else { "lint" }, format!("action {i}"));
+            c.record(
+                if i % 2 == 0 { "write" } else { "lint" },
+                format!("action {i}"),
+            );
         }
         assert_eq!(c.len(), 25);
         let text = c.render();
-        assert!(text.starts_with("earlier (summarised): 2 lint, 3 write\n"), "{text}");
+        assert!(
+            text.starts_with("earlier (summarised): 2 lint, 3 write\n"),
+            "{text}"
+        );
         assert!(!text.contains("- action 4\n"));
         assert!(text.contains("- action 5\n") && text.ends_with("- action 24\n"));
     }

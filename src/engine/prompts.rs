@@ -17,7 +17,11 @@ pub struct SubtaskSpec {
 impl SubtaskSpec {
     /// Where this subtask's tests go, by the conventions of its language.
     pub fn test_filename(&self) -> String {
-        let module = self.filename.rsplit_once('.').map(|(m, _)| m).unwrap_or(&self.filename);
+        let module = self
+            .filename
+            .rsplit_once('.')
+            .map(|(m, _)| m)
+            .unwrap_or(&self.filename);
         match self.language.as_str() {
             "typescript" | "javascript" => format!("{module}.test.js"),
             "bash" => format!("test_{module}.sh"),
@@ -62,7 +66,11 @@ impl TaskBrief {
             "## Task\ntitle: {}\nstack: {}\n\n## Description\n{}\n",
             self.title,
             self.stack,
-            if self.description.trim().is_empty() { &self.title } else { &self.description }
+            if self.description.trim().is_empty() {
+                &self.title
+            } else {
+                &self.description
+            }
         )
     }
 }
@@ -101,11 +109,20 @@ pub fn write_prompt(
     if !examples.is_empty() {
         p.push_str("\n## Examples\n");
         for e in examples.iter().take(3) {
-            p.push_str(&format!("{}:\n```{}\n{}\n```\n", e.description, e.language, e.code.trim_end()));
+            p.push_str(&format!(
+                "{}:\n```{}\n{}\n```\n",
+                e.description,
+                e.language,
+                e.code.trim_end()
+            ));
         }
     }
     if let Some(code) = previous_code {
-        p.push_str(&format!("\n## Current code\n```{}\n{}\n```\n", sub.language, code.trim_end()));
+        p.push_str(&format!(
+            "\n## Current code\n```{}\n{}\n```\n",
+            sub.language,
+            code.trim_end()
+        ));
     }
     p.push_str("\n## Issues to fix\n");
     if issues.is_empty() {
@@ -144,7 +161,12 @@ pub fn tests_prompt(task: &TaskBrief, sub: &SubtaskSpec, code: &str) -> String {
     )
 }
 
-pub fn evaluate_prompt(task: &TaskBrief, sub: &SubtaskSpec, code: &str, evidence: &[String]) -> String {
+pub fn evaluate_prompt(
+    task: &TaskBrief,
+    sub: &SubtaskSpec,
+    code: &str,
+    evidence: &[String],
+) -> String {
     format!(
         "{}\n## Subtask\n{}\n## Code\n```{}\n{}\n```\n\n## Evidence\n{}\n",
         task.render(),
@@ -171,19 +193,32 @@ fn safe_filename(name: &str) -> bool {
         && name.len() <= 120
         && !name.starts_with('/')
         && !name.contains('\\')
-        && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
 }
 
 pub fn parse_plan(text: &str, default_stack: &str) -> Result<Plan, String> {
     let v = find_json(text, '{', '}').ok_or("the plan is not a JSON object")?;
-    let subs = v.get("subtasks").and_then(Value::as_array).ok_or("the plan has no subtasks list")?;
+    let subs = v
+        .get("subtasks")
+        .and_then(Value::as_array)
+        .ok_or("the plan has no subtasks list")?;
     if subs.is_empty() {
         return Err("the plan has no subtasks".into());
     }
     let mut out = Vec::new();
     for (i, s) in subs.iter().enumerate() {
-        let get = |k: &str| s.get(k).and_then(Value::as_str).map(str::trim).unwrap_or("").to_string();
+        let get = |k: &str| {
+            s.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or("")
+                .to_string()
+        };
         let title = get("title");
         if title.is_empty() {
             return Err(format!("subtask {} has no title", i + 1));
@@ -197,13 +232,21 @@ pub fn parse_plan(text: &str, default_stack: &str) -> Result<Plan, String> {
             f => f,
         };
         if !safe_filename(&filename) {
-            return Err(format!("subtask {} names an unsafe file {filename:?}", i + 1));
+            return Err(format!(
+                "subtask {} names an unsafe file {filename:?}",
+                i + 1
+            ));
         }
         let description = match get("description") {
             d if d.is_empty() => title.clone(),
             d => d,
         };
-        out.push(SubtaskSpec { title, description, language, filename });
+        out.push(SubtaskSpec {
+            title,
+            description,
+            language,
+            filename,
+        });
     }
     let mut names: Vec<&str> = out.iter().map(|s| s.filename.as_str()).collect();
     names.sort_unstable();
@@ -212,7 +255,11 @@ pub fn parse_plan(text: &str, default_stack: &str) -> Result<Plan, String> {
     }
     let text_of = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     Ok(Plan {
-        stack: if text_of("stack").is_empty() { default_stack.to_string() } else { text_of("stack") },
+        stack: if text_of("stack").is_empty() {
+            default_stack.to_string()
+        } else {
+            text_of("stack")
+        },
         approach: text_of("approach"),
         subtasks: out,
     })
@@ -241,20 +288,36 @@ pub fn parse_batch(text: &str, subs: &[SubtaskSpec]) -> Option<Vec<String>> {
     }
     items
         .iter()
-        .map(|i| i.get("code").and_then(Value::as_str).filter(|c| !c.trim().is_empty()).map(str::to_string))
+        .map(|i| {
+            i.get("code")
+                .and_then(Value::as_str)
+                .filter(|c| !c.trim().is_empty())
+                .map(str::to_string)
+        })
         .collect()
 }
 
 /// The evaluator's verdict; an unreadable reply scores 0 with that as the issue.
 pub fn parse_evaluation(text: &str) -> Evaluation {
     let Some(v) = find_json(text, '{', '}') else {
-        return Evaluation { score: 0.0, issues: vec!["the evaluator's reply could not be read".into()] };
+        return Evaluation {
+            score: 0.0,
+            issues: vec!["the evaluator's reply could not be read".into()],
+        };
     };
-    let score = v.get("score").and_then(Value::as_f64).unwrap_or(0.0).clamp(0.0, 10.0);
+    let score = v
+        .get("score")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+        .clamp(0.0, 10.0);
     let issues = v
         .get("issues")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     Evaluation { score, issues }
 }
@@ -267,7 +330,8 @@ mod tests {
     fn plans_with_unsafe_files_are_refused() {
         let bad = r#"{"subtasks":[{"title":"x","filename":"../../etc/passwd"}]}"#;
         assert!(parse_plan(bad, "python").unwrap_err().contains("unsafe"));
-        let dup = r#"{"subtasks":[{"title":"a","filename":"a.py"},{"title":"b","filename":"a.py"}]}"#;
+        let dup =
+            r#"{"subtasks":[{"title":"a","filename":"a.py"},{"title":"b","filename":"a.py"}]}"#;
         assert!(parse_plan(dup, "python").is_err());
         let ok = "Sure!\n```json\n{\"subtasks\":[{\"title\":\"a\"}]}\n```";
         let p = parse_plan(ok, "python").unwrap();
@@ -276,14 +340,22 @@ mod tests {
 
     #[test]
     fn code_comes_out_of_fences() {
-        assert_eq!(extract_code("Here:\n```python\nprint(1)\n```\nDone"), "print(1)\n");
+        assert_eq!(
+            extract_code("Here:\n```python\nprint(1)\n```\nDone"),
+            "print(1)\n"
+        );
         assert_eq!(extract_code("print(2)"), "print(2)\n");
     }
 
     #[test]
     fn batches_must_match_the_subtasks() {
         let subs = vec![
-            SubtaskSpec { title: "a".into(), description: "a".into(), language: "python".into(), filename: "a.py".into() };
+            SubtaskSpec {
+                title: "a".into(),
+                description: "a".into(),
+                language: "python".into(),
+                filename: "a.py".into()
+            };
             2
         ];
         assert!(parse_batch(r#"[{"code":"x"},{"code":"y"}]"#, &subs).is_some());

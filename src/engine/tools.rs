@@ -9,12 +9,41 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "tool", rename_all = "snake_case")]
 pub enum ToolRequest {
-    SearchSnippets { client_id: String, query: String, language: String, limit: u32 },
-    Lint { language: String, filename: String, code: String },
-    FixLint { language: String, filename: String, code: String },
-    Execute { language: String, filename: String, code: String },
-    RunTests { language: String, filename: String, code: String, test_filename: String, tests: String },
-    StoreSnippet { client_id: String, language: String, description: String, code: String, quality: f64 },
+    SearchSnippets {
+        client_id: String,
+        query: String,
+        language: String,
+        limit: u32,
+    },
+    Lint {
+        language: String,
+        filename: String,
+        code: String,
+    },
+    FixLint {
+        language: String,
+        filename: String,
+        code: String,
+    },
+    Execute {
+        language: String,
+        filename: String,
+        code: String,
+    },
+    RunTests {
+        language: String,
+        filename: String,
+        code: String,
+        test_filename: String,
+        tests: String,
+    },
+    StoreSnippet {
+        client_id: String,
+        language: String,
+        description: String,
+        code: String,
+        quality: f64,
+    },
 }
 
 impl ToolRequest {
@@ -90,10 +119,16 @@ pub enum ToolReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ToolOutcome {
-    Done { reply: ToolReply },
+    Done {
+        reply: ToolReply,
+    },
     /// The step did not run; `reason` says why (no server configured, server down, …).
-    Skipped { reason: String },
-    Failed { error: String },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl ToolOutcome {

@@ -30,7 +30,10 @@ impl AnthropicProvider {
     }
 
     fn url(&self) -> String {
-        format!("{}/v1/messages", self.endpoint.base_url.trim_end_matches('/'))
+        format!(
+            "{}/v1/messages",
+            self.endpoint.base_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -39,7 +42,10 @@ impl Provider for AnthropicProvider {
         NAME
     }
 
-    fn stream<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
         Box::pin(async move {
             let url = self.url();
             let body = json!({
@@ -49,18 +55,23 @@ impl Provider for AnthropicProvider {
                 "messages": [{"role": "user", "content": request.prompt}],
                 "stream": true,
             });
-            let response = send_with_retry(NAME, &url, &self.endpoint.api_key_env, self.endpoint.max_retries, || {
-                self.http
-                    .post(&url)
-                    .header("x-api-key", &self.api_key)
-                    .header("anthropic-version", API_VERSION)
-                    .json(&body)
-            })
+            let response = send_with_retry(
+                NAME,
+                &url,
+                &self.endpoint.api_key_env,
+                self.endpoint.max_retries,
+                || {
+                    self.http
+                        .post(&url)
+                        .header("x-api-key", &self.api_key)
+                        .header("anthropic-version", API_VERSION)
+                        .json(&body)
+                },
+            )
             .await?;
             let events = response.bytes_stream().eventsource();
-            let stream = futures::stream::unfold(
-                Some((events, SseState::default())),
-                |state| async move {
+            let stream =
+                futures::stream::unfold(Some((events, SseState::default())), |state| async move {
                     let (mut events, mut parser) = state?;
                     loop {
                         if let Some(chunk) = parser.pending.pop_front() {
@@ -71,11 +82,21 @@ impl Provider for AnthropicProvider {
                         }
                         match events.next().await {
                             None => {
-                                return Some((Err(LlmError::Cut { provider: NAME.into() }), None));
+                                return Some((
+                                    Err(LlmError::Cut {
+                                        provider: NAME.into(),
+                                    }),
+                                    None,
+                                ));
                             }
                             Some(Err(e)) => {
                                 tracing::warn!("anthropic stream broke: {e}");
-                                return Some((Err(LlmError::Cut { provider: NAME.into() }), None));
+                                return Some((
+                                    Err(LlmError::Cut {
+                                        provider: NAME.into(),
+                                    }),
+                                    None,
+                                ));
                             }
                             Some(Ok(event)) => {
                                 if let Err(e) = parser.handle(&event.event, &event.data) {
@@ -84,8 +105,7 @@ impl Provider for AnthropicProvider {
                             }
                         }
                     }
-                },
-            );
+                });
             Ok(stream.boxed())
         })
     }
@@ -112,7 +132,9 @@ impl SseState {
         let kind = v.get("type").and_then(Value::as_str).unwrap_or(event);
         match kind {
             "message_start" => {
-                let u = v.pointer("/message/usage").ok_or_else(|| malformed("message_start without usage"))?;
+                let u = v
+                    .pointer("/message/usage")
+                    .ok_or_else(|| malformed("message_start without usage"))?;
                 self.merge_usage(u);
                 self.pending.push_back(Chunk::Usage(self.usage));
             }
@@ -133,7 +155,9 @@ impl SseState {
                 }
             }
             "message_stop" => {
-                self.pending.push_back(Chunk::Done { stop_reason: self.stop_reason.clone() });
+                self.pending.push_back(Chunk::Done {
+                    stop_reason: self.stop_reason.clone(),
+                });
                 self.finished = true;
             }
             "error" => {
@@ -142,7 +166,10 @@ impl SseState {
                     .and_then(Value::as_str)
                     .unwrap_or("unknown error")
                     .to_string();
-                return Err(LlmError::Provider { provider: NAME.into(), message });
+                return Err(LlmError::Provider {
+                    provider: NAME.into(),
+                    message,
+                });
             }
             "content_block_start" | "content_block_stop" => {}
             other => tracing::debug!("anthropic: ignoring event {other}"),
@@ -169,5 +196,8 @@ impl SseState {
 }
 
 fn malformed(detail: &str) -> LlmError {
-    LlmError::Malformed { provider: NAME.into(), detail: detail.into() }
+    LlmError::Malformed {
+        provider: NAME.into(),
+        detail: detail.into(),
+    }
 }

@@ -58,7 +58,13 @@ pub(super) async fn send_with_retry(
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                tracing::warn!(provider, status, attempt, ?retry_after, "transient model error; retrying");
+                tracing::warn!(
+                    provider,
+                    status,
+                    attempt,
+                    ?retry_after,
+                    "transient model error; retrying"
+                );
                 tokio::time::sleep(backoff(attempt, retry_after.as_deref())).await;
                 attempt += 1;
                 continue;
@@ -135,7 +141,9 @@ mod tests {
     #[test]
     fn error_bodies_become_short_messages() {
         assert_eq!(
-            error_message(r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens too large"}}"#),
+            error_message(
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens too large"}}"#
+            ),
             "max_tokens too large"
         );
         assert_eq!(error_message(""), "no message");

@@ -79,7 +79,9 @@ pub enum Chunk {
     /// The usage so far (cumulative, not a delta).
     Usage(Usage),
     /// The provider said the message is complete.
-    Done { stop_reason: Option<String> },
+    Done {
+        stop_reason: Option<String>,
+    },
 }
 
 pub type ChunkStream = BoxStream<'static, Result<Chunk, LlmError>>;
@@ -87,14 +89,34 @@ pub type ChunkStream = BoxStream<'static, Result<Chunk, LlmError>>;
 /// A model call that failed, as a sentence.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
-    #[error("{provider} could not be reached at {url}: {detail}; check the base URL and the network")]
-    Unreachable { provider: String, url: String, detail: String },
+    #[error(
+        "{provider} could not be reached at {url}: {detail}; check the base URL and the network"
+    )]
+    Unreachable {
+        provider: String,
+        url: String,
+        detail: String,
+    },
     #[error("{provider} refused the key (HTTP {status}); set a valid key in {key_env}")]
-    Auth { provider: String, status: u16, key_env: String },
+    Auth {
+        provider: String,
+        status: u16,
+        key_env: String,
+    },
     #[error("{provider} answered HTTP {status}: {message}")]
-    Http { provider: String, status: u16, message: String },
-    #[error("{provider} was still busy after {attempts} attempts (last: HTTP {status}); try again later")]
-    Exhausted { provider: String, attempts: u32, status: u16 },
+    Http {
+        provider: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "{provider} was still busy after {attempts} attempts (last: HTTP {status}); try again later"
+    )]
+    Exhausted {
+        provider: String,
+        attempts: u32,
+        status: u16,
+    },
     #[error("{provider}'s stream ended before the message was complete; the call can be retried")]
     Cut { provider: String },
     #[error("{provider} sent an event ecca could not read ({detail})")]
@@ -113,7 +135,10 @@ pub trait Provider: Send + Sync {
     }
     /// Starts a call. Transient refusals (429, 529, 5xx) are retried inside, before any
     /// output; once the stream has begun, failures surface as stream errors.
-    fn stream<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ChunkStream, LlmError>>;
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, LlmError>>;
 }
 
 /// A finished completion.
@@ -146,7 +171,10 @@ pub async fn complete(
     let mut stream = provider
         .stream(request)
         .await
-        .map_err(|error| CallFailure { error, usage: Usage::default() })?;
+        .map_err(|error| CallFailure {
+            error,
+            usage: Usage::default(),
+        })?;
     let mut text = String::new();
     let mut usage = Usage::default();
     let mut stop: Option<Option<String>> = None;
@@ -163,18 +191,50 @@ pub async fn complete(
                 // never reported because the stream broke first.
                 usage.output_tokens = usage.output_tokens.max(estimate_tokens(&text));
                 if usage.input_tokens == 0 {
-                    usage.input_tokens = estimate_tokens(&request.system) + estimate_tokens(&request.prompt);
+                    usage.input_tokens =
+                        estimate_tokens(&request.system) + estimate_tokens(&request.prompt);
                 }
                 return Err(CallFailure { error, usage });
             }
         }
     }
     match stop {
-        Some(stop_reason) => Ok(Completion { text, usage, stop_reason }),
+        Some(stop_reason) => Ok(Completion {
+            text,
+            usage,
+            stop_reason,
+        }),
         None => Err(CallFailure {
-            error: LlmError::Cut { provider: provider.name().to_string() },
+            error: LlmError::Cut {
+                provider: provider.name().to_string(),
+            },
             usage,
         }),
+    }
+}
+
+/// Checks that an endpoint answers at all (any HTTP status will do) before work is
+/// stored against it, so an unreachable base URL is refused up front.
+pub async fn preflight(provider: &str, base_url: &str) -> Result<(), LlmError> {
+    let client = http::client(10);
+    match client
+        .get(base_url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            Err(LlmError::Unreachable {
+                provider: provider.into(),
+                url: base_url.into(),
+                detail: cause.to_string(),
+            })
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 //! tasks, and reports the tokens its answers would cost so the ledger prices them like the
 //! model it stands in for. Everything it produces is marked simulated.
 
-use super::{Chunk, ChunkStream, LlmError, ModelRequest, Provider, Purpose, estimate_tokens, prompt_section, section_field};
+use super::{
+    Chunk, ChunkStream, LlmError, ModelRequest, Provider, Purpose, estimate_tokens, prompt_section,
+    section_field,
+};
 use crate::domain::extension_of;
 use crate::money::Usage;
 use futures::StreamExt;
@@ -31,7 +34,10 @@ impl Provider for OfflineProvider {
         true
     }
 
-    fn stream<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
         Box::pin(async move {
             let text = answer(request);
             let usage = Usage {
@@ -41,10 +47,15 @@ impl Provider for OfflineProvider {
             };
             let lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
             let pause = self.latency / (lines.len().max(1) as u32);
-            let mut chunks: Vec<Chunk> = vec![Chunk::Usage(Usage { output_tokens: 0, ..usage })];
+            let mut chunks: Vec<Chunk> = vec![Chunk::Usage(Usage {
+                output_tokens: 0,
+                ..usage
+            })];
             chunks.extend(lines.into_iter().map(Chunk::Text));
             chunks.push(Chunk::Usage(usage));
-            chunks.push(Chunk::Done { stop_reason: Some("end_turn".into()) });
+            chunks.push(Chunk::Done {
+                stop_reason: Some("end_turn".into()),
+            });
             let stream = futures::stream::iter(chunks).then(move |c| async move {
                 if matches!(c, Chunk::Text(_)) && !pause.is_zero() {
                     tokio::time::sleep(pause).await;
@@ -95,7 +106,10 @@ impl Subtask {
     }
 
     fn module(&self) -> &str {
-        self.filename.rsplit_once('.').map(|(m, _)| m).unwrap_or(&self.filename)
+        self.filename
+            .rsplit_once('.')
+            .map(|(m, _)| m)
+            .unwrap_or(&self.filename)
     }
 }
 
@@ -116,7 +130,11 @@ fn slug(text: &str) -> String {
         }
     }
     let out = out.trim_end_matches('_').to_string();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) { format!("part_{out}") } else { out }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("part_{out}")
+    } else {
+        out
+    }
 }
 
 /// Splits a task into subtasks: one per bullet of the description, else one.
@@ -132,12 +150,20 @@ fn plan(prompt: &str) -> String {
         .filter_map(|l| l.strip_prefix("- ").or_else(|| l.strip_prefix("* ")))
         .filter(|l| !l.is_empty())
         .collect();
-    let items: Vec<&str> = if bullets.is_empty() { vec![title] } else { bullets };
+    let items: Vec<&str> = if bullets.is_empty() {
+        vec![title]
+    } else {
+        bullets
+    };
     let single = items.len() == 1;
     let subtasks: Vec<Value> = items
         .iter()
         .map(|item| {
-            let filename = if single { format!("main.{}", extension_of(language)) } else { format!("{}.{}", slug(item), extension_of(language)) };
+            let filename = if single {
+                format!("main.{}", extension_of(language))
+            } else {
+                format!("{}.{}", slug(item), extension_of(language))
+            };
             json!({"title": item, "description": item, "language": language, "filename": filename})
         })
         .collect();
@@ -163,8 +189,16 @@ fn write_code(sub: &Subtask, issues: &str) -> String {
     let note = if issues.trim().is_empty() || issues.trim() == "none" {
         String::new()
     } else {
-        let first = issues.lines().next().unwrap_or("").trim_start_matches("- ").replace(['"', '\''], "");
-        format!(" Revised for: {}.", first.chars().take(80).collect::<String>())
+        let first = issues
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("- ")
+            .replace(['"', '\''], "");
+        format!(
+            " Revised for: {}.",
+            first.chars().take(80).collect::<String>()
+        )
     };
     let title = sub.title.replace(['"', '\\', '\''], "");
     match sub.language.as_str() {
@@ -174,7 +208,9 @@ fn write_code(sub: &Subtask, issues: &str) -> String {
         "javascript" => format!(
             "// {title}: written by ecca's offline model (simulated).{note}\n\nfunction main() {{\n  const message = \"{msg}\";\n  console.log(message);\n  return message;\n}}\n\nmodule.exports = {{ main }};\n\nif (require.main === module) {{\n  main();\n}}\n"
         ),
-        "bash" => format!("#!/usr/bin/env bash\n# {title}: written by ecca's offline model (simulated).{note}\nset -euo pipefail\n\necho \"{msg}\"\n"),
+        "bash" => format!(
+            "#!/usr/bin/env bash\n# {title}: written by ecca's offline model (simulated).{note}\nset -euo pipefail\n\necho \"{msg}\"\n"
+        ),
         _ => format!(
             "\"\"\"{title}: written by ecca's offline model (simulated).{note}\"\"\"\n\n\ndef main() -> str:\n    message = \"{msg}\"\n    print(message)\n    return message\n\n\nif __name__ == \"__main__\":\n    main()\n"
         ),
@@ -188,7 +224,10 @@ fn write_tests(sub: &Subtask) -> String {
         "typescript" | "javascript" => format!(
             "// Tests for {module} (simulated).\nconst assert = require(\"assert\");\nconst {{ main }} = require(\"./{module}\");\n\nassert.strictEqual(main(), \"{msg}\");\nconsole.log(\"1 passed, 0 failed\");\n"
         ),
-        "bash" => format!("#!/usr/bin/env bash\n# Tests for {module} (simulated).\nset -euo pipefail\n[ \"$(bash ./{})\" = \"{msg}\" ] && echo \"1 passed, 0 failed\"\n", sub.filename),
+        "bash" => format!(
+            "#!/usr/bin/env bash\n# Tests for {module} (simulated).\nset -euo pipefail\n[ \"$(bash ./{})\" = \"{msg}\" ] && echo \"1 passed, 0 failed\"\n",
+            sub.filename
+        ),
         _ => format!(
             "\"\"\"Tests for {module} (simulated).\"\"\"\nimport unittest\n\nfrom {module} import main\n\n\nclass MainTest(unittest.TestCase):\n    def test_main_returns_its_message(self):\n        self.assertEqual(main(), \"{msg}\")\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n"
         ),
@@ -204,8 +243,16 @@ fn write_batch(prompt: &str) -> String {
         .iter()
         .map(|s| {
             let get = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let language = if get("language").is_empty() { "python".to_string() } else { get("language") };
-            let sub = Subtask { title: get("title"), filename: get("filename"), language };
+            let language = if get("language").is_empty() {
+                "python".to_string()
+            } else {
+                get("language")
+            };
+            let sub = Subtask {
+                title: get("title"),
+                filename: get("filename"),
+                language,
+            };
             json!({"filename": sub.filename, "code": write_code(&sub, "")})
         })
         .collect();
@@ -222,7 +269,12 @@ fn evaluate(evidence: &str) -> String {
         let verdict = verdict.trim();
         if verdict.starts_with("failed") {
             score -= 3;
-            issues.push(format!("{what} failed: {}", verdict.trim_start_matches("failed").trim_start_matches([' ', '-', '—'])));
+            issues.push(format!(
+                "{what} failed: {}",
+                verdict
+                    .trim_start_matches("failed")
+                    .trim_start_matches([' ', '-', '—'])
+            ));
         } else if verdict.starts_with("skipped") {
             score = score.min(7);
             issues.push(format!("{what} not verified ({verdict})"));
@@ -240,19 +292,34 @@ mod tests {
     use super::*;
 
     fn req(purpose: Purpose, prompt: &str) -> ModelRequest {
-        ModelRequest { model: "claude-sonnet-4-5".into(), purpose, system: String::new(), prompt: prompt.into(), max_tokens: 4096 }
+        ModelRequest {
+            model: "claude-sonnet-4-5".into(),
+            purpose,
+            system: String::new(),
+            prompt: prompt.into(),
+            max_tokens: 4096,
+        }
     }
 
     #[test]
     fn hello_world_is_real_python() {
-        let out = answer(&req(Purpose::Write, "## Subtask\ntitle: Write a Python hello world\nlanguage: python\nfilename: main.py\n"));
+        let out = answer(&req(
+            Purpose::Write,
+            "## Subtask\ntitle: Write a Python hello world\nlanguage: python\nfilename: main.py\n",
+        ));
         assert!(out.starts_with("```python\n"));
-        assert!(out.contains("print(message)") && out.contains("Hello, world!"), "{out}");
+        assert!(
+            out.contains("print(message)") && out.contains("Hello, world!"),
+            "{out}"
+        );
     }
 
     #[test]
     fn bullets_become_subtasks() {
-        let out = answer(&req(Purpose::Plan, "## Task\ntitle: tools\nstack: python\n\n## Description\n- parse args\n- 2nd step\n"));
+        let out = answer(&req(
+            Purpose::Plan,
+            "## Task\ntitle: tools\nstack: python\n\n## Description\n- parse args\n- 2nd step\n",
+        ));
         let v: Value = serde_json::from_str(&out).unwrap();
         let subs = v["subtasks"].as_array().unwrap();
         assert_eq!(subs.len(), 2);
@@ -262,9 +329,12 @@ mod tests {
 
     #[test]
     fn evaluation_follows_evidence() {
-        let v: Value = serde_json::from_str(&evaluate("lint: ok\nexecution: passed\ntests: passed")).unwrap();
+        let v: Value =
+            serde_json::from_str(&evaluate("lint: ok\nexecution: passed\ntests: passed")).unwrap();
         assert_eq!(v["score"], 9);
-        let v: Value = serde_json::from_str(&evaluate("lint: skipped (no linter)\ntests: failed 1 of 2")).unwrap();
+        let v: Value =
+            serde_json::from_str(&evaluate("lint: skipped (no linter)\ntests: failed 1 of 2"))
+                .unwrap();
         assert_eq!(v["score"], 4);
         assert_eq!(v["issues"].as_array().unwrap().len(), 2);
     }

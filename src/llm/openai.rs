@@ -30,7 +30,10 @@ impl OpenAiProvider {
     }
 
     fn url(&self) -> String {
-        format!("{}/chat/completions", self.endpoint.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.endpoint.base_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -39,7 +42,10 @@ impl Provider for OpenAiProvider {
         NAME
     }
 
-    fn stream<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, LlmError>> {
         Box::pin(async move {
             let url = self.url();
             let body = json!({
@@ -52,36 +58,48 @@ impl Provider for OpenAiProvider {
                 "stream": true,
                 "stream_options": {"include_usage": true},
             });
-            let response = send_with_retry(NAME, &url, &self.endpoint.api_key_env, self.endpoint.max_retries, || {
-                let b = self.http.post(&url).json(&body);
-                match &self.api_key {
-                    Some(key) => b.bearer_auth(key),
-                    None => b,
-                }
-            })
+            let response = send_with_retry(
+                NAME,
+                &url,
+                &self.endpoint.api_key_env,
+                self.endpoint.max_retries,
+                || {
+                    let b = self.http.post(&url).json(&body);
+                    match &self.api_key {
+                        Some(key) => b.bearer_auth(key),
+                        None => b,
+                    }
+                },
+            )
             .await?;
             let events = response.bytes_stream().eventsource();
-            let stream = futures::stream::unfold(Some((events, SseState::default())), |state| async move {
-                let (mut events, mut parser) = state?;
-                loop {
-                    if let Some(chunk) = parser.pending.pop_front() {
-                        return Some((Ok(chunk), Some((events, parser))));
-                    }
-                    if parser.finished {
-                        return None;
-                    }
-                    match events.next().await {
-                        None | Some(Err(_)) => {
-                            return Some((Err(LlmError::Cut { provider: NAME.into() }), None));
+            let stream =
+                futures::stream::unfold(Some((events, SseState::default())), |state| async move {
+                    let (mut events, mut parser) = state?;
+                    loop {
+                        if let Some(chunk) = parser.pending.pop_front() {
+                            return Some((Ok(chunk), Some((events, parser))));
                         }
-                        Some(Ok(event)) => {
-                            if let Err(e) = parser.handle(&event.data) {
-                                return Some((Err(e), None));
+                        if parser.finished {
+                            return None;
+                        }
+                        match events.next().await {
+                            None | Some(Err(_)) => {
+                                return Some((
+                                    Err(LlmError::Cut {
+                                        provider: NAME.into(),
+                                    }),
+                                    None,
+                                ));
+                            }
+                            Some(Ok(event)) => {
+                                if let Err(e) = parser.handle(&event.data) {
+                                    return Some((Err(e), None));
+                                }
                             }
                         }
                     }
-                }
-            });
+                });
             Ok(stream.boxed())
         })
     }
@@ -97,7 +115,9 @@ struct SseState {
 impl SseState {
     fn handle(&mut self, data: &str) -> Result<(), LlmError> {
         if data.trim() == "[DONE]" {
-            self.pending.push_back(Chunk::Done { stop_reason: self.stop_reason.clone() });
+            self.pending.push_back(Chunk::Done {
+                stop_reason: self.stop_reason.clone(),
+            });
             self.finished = true;
             return Ok(());
         }
@@ -106,8 +126,14 @@ impl SseState {
             detail: format!("chunk is not JSON: {e}"),
         })?;
         if let Some(err) = v.get("error") {
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-            return Err(LlmError::Provider { provider: NAME.into(), message: message.into() });
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(LlmError::Provider {
+                provider: NAME.into(),
+                message: message.into(),
+            });
         }
         if let Some(choice) = v.pointer("/choices/0") {
             if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
@@ -119,7 +145,10 @@ impl SseState {
                 self.stop_reason = Some(r.to_string());
             }
         } else if v.get("usage").is_none_or(Value::is_null) {
-            return Err(LlmError::Malformed { provider: NAME.into(), detail: "chunk has neither choices nor usage".into() });
+            return Err(LlmError::Malformed {
+                provider: NAME.into(),
+                detail: "chunk has neither choices nor usage".into(),
+            });
         }
         if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
             let get = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);

@@ -115,6 +115,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
         .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
         .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(10)))
-        .map_err(|e| StoreError(format!("could not configure the store {}: {e}", path.display())))?;
+        .map_err(|e| {
+            StoreError(format!(
+                "could not configure the store {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(conn)
 }

@@ -5,7 +5,8 @@ use crate::domain::TaskStatus;
 use crate::money::Micros;
 use rusqlite::{OptionalExtension, Row, params};
 
-const TASK_COLUMNS: &str = "id, client_id, title, description, stack, source, agent_kind, model_mode,
+const TASK_COLUMNS: &str =
+    "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
     cost_micros, model_calls, created_at, updated_at, completed_at";
 
@@ -15,7 +16,11 @@ const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state,
 fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<TaskStatus> {
     let s: String = row.get(idx)?;
     TaskStatus::parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("unknown status {s}").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown status {s}").into(),
+        )
     })
 }
 
@@ -147,7 +152,9 @@ impl Store {
     pub fn tasks_of_client(&self, client_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM code_tasks WHERE client_id = ?1 ORDER BY id"))
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM code_tasks WHERE client_id = ?1 ORDER BY id"
+            ))
             .map_err(|e| StoreError::sql("listing tasks", e))?;
         stmt.query_map(params![client_id], task_from_row)
             .and_then(|rows| rows.collect())
@@ -185,7 +192,11 @@ impl Store {
     }
 
     /// Sums over the cost log, optionally for one client or one task.
-    pub fn cost_totals(&self, client_id: Option<&str>, task_id: Option<&str>) -> Result<CostTotals, StoreError> {
+    pub fn cost_totals(
+        &self,
+        client_id: Option<&str>,
+        task_id: Option<&str>,
+    ) -> Result<CostTotals, StoreError> {
         self.reader()
             .query_row(
                 "SELECT COUNT(*), COALESCE(SUM(cost_micros), 0),
@@ -212,7 +223,9 @@ impl Store {
     pub fn approvals(&self, task_id: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare_cached("SELECT decision, note, at FROM approvals WHERE task_id = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT decision, note, at FROM approvals WHERE task_id = ?1 ORDER BY id",
+            )
             .map_err(|e| StoreError::sql("reading decisions", e))?;
         stmt.query_map(params![task_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|rows| rows.collect())
@@ -223,7 +236,9 @@ impl Store {
     pub fn artifacts(&self, run_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare_cached("SELECT kind, name, content FROM artifacts WHERE run_id = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT kind, name, content FROM artifacts WHERE run_id = ?1 ORDER BY id",
+            )
             .map_err(|e| StoreError::sql("reading artifacts", e))?;
         stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|rows| rows.collect())

@@ -61,7 +61,9 @@ pub enum WriteOp {
         at: i64,
     },
     /// Marks every in-flight run (and its task) interrupted; used once at supervisor start.
-    InterruptInFlight { at: i64 },
+    InterruptInFlight {
+        at: i64,
+    },
 }
 
 struct Message {
@@ -86,7 +88,10 @@ impl WriterHandle {
     pub(super) async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Message { ops, ack: Some(ack) })
+            .send(Message {
+                ops,
+                ack: Some(ack),
+            })
             .await
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
@@ -162,7 +167,11 @@ fn commit<'a>(
     tx.commit().map_err(|e| StoreError::sql("committing", e))
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp, deltas: &mut CounterDeltas) -> Result<(), StoreError> {
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    op: &WriteOp,
+    deltas: &mut CounterDeltas,
+) -> Result<(), StoreError> {
     let result = match op {
         WriteOp::InsertClient(c) => tx
             .prepare_cached(
@@ -244,7 +253,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp, deltas: &mut CounterDelta
             .and_then(|mut s| s.execute(params![task_id, run_id, decision, note, at])),
         WriteOp::InterruptInFlight { at } => interrupt_in_flight(tx, *at),
     };
-    result.map(|_| ()).map_err(|e| StoreError::sql(op_name(op), e))
+    result
+        .map(|_| ())
+        .map_err(|e| StoreError::sql(op_name(op), e))
 }
 
 /// Inserts one cost row with a cached statement; shared with the benchmark's ceiling.
@@ -256,17 +267,31 @@ pub(crate) fn insert_cost_row(conn: &Connection, c: &CostRow) -> rusqlite::Resul
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
-        c.at, c.month, c.client_id, c.task_id, c.run_id, c.provider, c.model, c.purpose,
-        c.simulated, c.usage.input_tokens as i64, c.usage.output_tokens as i64,
-        c.usage.cache_write_tokens as i64, c.usage.cache_read_tokens as i64, c.cost_micros,
-        c.reserved_micros, c.outcome
+        c.at,
+        c.month,
+        c.client_id,
+        c.task_id,
+        c.run_id,
+        c.provider,
+        c.model,
+        c.purpose,
+        c.simulated,
+        c.usage.input_tokens as i64,
+        c.usage.output_tokens as i64,
+        c.usage.cache_write_tokens as i64,
+        c.usage.cache_read_tokens as i64,
+        c.cost_micros,
+        c.reserved_micros,
+        c.outcome
     ])
 }
 
 fn interrupt_in_flight(tx: &rusqlite::Transaction<'_>, at: i64) -> rusqlite::Result<usize> {
     let in_flight = "('pending', 'running', 'revising', 'delivering')";
     let runs = tx.execute(
-        &format!("UPDATE runs SET status = 'interrupted', updated_at = ?1 WHERE status IN {in_flight}"),
+        &format!(
+            "UPDATE runs SET status = 'interrupted', updated_at = ?1 WHERE status IN {in_flight}"
+        ),
         params![at],
     )?;
     tx.execute(

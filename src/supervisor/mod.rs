@@ -1,1 +1,407 @@
+//! The supervisor owns runs: it creates tasks, queues their runs under a concurrency limit,
+//! holds the approval gate, and answers [`Command`]s while publishing [`Event`]s. Frontends
+//! (the console, the headless CLI) talk to it through that contract only.
+//!
+//! One supervisor works a data dir at a time (an exclusive lock file), so its in-memory
+//! reservations are the only ones, and on start it can safely mark runs that were in
+//! flight when the last process died as `interrupted`.
 
+pub mod bus;
+mod lock;
+pub mod protocol;
+mod runs;
+
+pub use bus::{Delivery, EventBus, Subscription};
+pub use protocol::{Command, Event, NewTask, Reply};
+
+use crate::config::{Config, ProviderKind};
+use crate::domain::{STACKS, TaskStatus};
+use crate::engine::driver::ModelRouter;
+use crate::engine::tools::{NoTools, Tools};
+use crate::ledger::Ledger;
+use crate::llm::{AnthropicProvider, OfflineProvider, OpenAiProvider, Provider};
+use crate::money::Micros;
+use crate::store::{ClientRecord, Store, TaskRecord, WriteOp};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// A refused command or a failed start, as a sentence for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SupervisorError(pub String);
+
+impl From<crate::store::StoreError> for SupervisorError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SupervisorError(e.0)
+    }
+}
+
+/// Reads an environment variable (injectable so tests need not touch the process env).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+pub struct SupervisorOptions {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub tools: Arc<dyn Tools>,
+    pub env: EnvLookup,
+    /// A store already open on `data_dir`, to share instead of opening another.
+    pub store: Option<Store>,
+}
+
+impl SupervisorOptions {
+    pub fn new(data_dir: PathBuf, config: Config) -> Self {
+        SupervisorOptions {
+            data_dir,
+            config,
+            tools: Arc::new(NoTools),
+            env: Arc::new(|k| std::env::var(k).ok()),
+            store: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    data_dir: PathBuf,
+    store: Store,
+    ledger: Ledger,
+    bus: EventBus,
+    tools: Arc<dyn Tools>,
+    env: EnvLookup,
+    slots: Arc<Semaphore>,
+    active: Mutex<HashMap<String, CancellationToken>>,
+    run_exited: Notify,
+    next_task: AtomicU64,
+    routers: Mutex<HashMap<&'static str, Arc<ModelRouter>>>,
+    _lock: lock::DataDirLock,
+}
+
+impl Supervisor {
+    /// Takes the data dir, opens the store, and marks runs left in flight as interrupted.
+    pub async fn start(options: SupervisorOptions) -> Result<Supervisor, SupervisorError> {
+        let lock = lock::DataDirLock::acquire(&options.data_dir)?;
+        let store = match options.store {
+            Some(store) => store,
+            None => Store::open(&options.data_dir)?,
+        };
+        let interrupted = count_in_flight(&store)?;
+        store
+            .write(vec![WriteOp::InterruptInFlight {
+                at: crate::time::now_ms(),
+            }])
+            .await?;
+        let next_task = store.max_task_number()? + 1;
+        let inner = Inner {
+            ledger: Ledger::new(store.clone()),
+            bus: EventBus::new(options.config.supervisor.event_capacity),
+            slots: Arc::new(Semaphore::new(options.config.supervisor.concurrency)),
+            config: options.config,
+            data_dir: options.data_dir,
+            store,
+            tools: options.tools,
+            env: options.env,
+            active: Mutex::new(HashMap::new()),
+            run_exited: Notify::new(),
+            next_task: AtomicU64::new(next_task),
+            routers: Mutex::new(HashMap::new()),
+            _lock: lock,
+        };
+        let sup = Supervisor {
+            inner: Arc::new(inner),
+        };
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "runs were in flight when ecca last stopped; marked interrupted"
+            );
+            sup.inner.bus.publish(Event::Recovered { interrupted });
+        }
+        Ok(sup)
+    }
+
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.bus.subscribe()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The provider new tasks run on, with `auto` resolved from the keys present.
+    pub fn default_provider(&self) -> ProviderKind {
+        self.inner.config.resolve_provider(self.inner.env.as_ref())
+    }
+
+    /// One line on which tools back the engine's steps.
+    pub fn tools_description(&self) -> String {
+        self.inner.tools.describe()
+    }
+
+    /// Carries out a command.
+    pub async fn execute(&self, command: Command) -> Result<Reply, SupervisorError> {
+        match command {
+            Command::UpsertClient {
+                id,
+                name,
+                monthly_budget_micros,
+            } => {
+                self.upsert_client(&id, &name, monthly_budget_micros)
+                    .await?;
+                Ok(Reply::Done)
+            }
+            Command::StartTask { task } => self.start_task(task).await,
+            Command::Approve { task_id } => self.decide(&task_id, "approve", String::new()).await,
+            Command::Revise { task_id, note } => self.decide(&task_id, "revise", note).await,
+            Command::Reject { task_id, note } => self.decide(&task_id, "reject", note).await,
+            Command::Cancel { task_id } => self.cancel(&task_id).await,
+            Command::Retry { task_id } => self.retry(&task_id).await,
+            Command::Resume { task_id } => self.resume(&task_id).await,
+        }
+    }
+
+    /// Checks a new task without creating anything.
+    pub fn validate_task(&self, task: &NewTask) -> Result<(), SupervisorError> {
+        validate_task(&self.inner.store, task)
+    }
+}
+
+/// Checks a new task against the store without writing anything.
+pub fn validate_task(store: &Store, task: &NewTask) -> Result<(), SupervisorError> {
+    validate_task_fields(task)?;
+    if store.client(&task.client_id)?.is_none() {
+        return Err(SupervisorError(format!(
+            "client {} does not exist; add it with `ecca clients add {} --name NAME --budget-usd N` or pick one from `ecca clients list`",
+            task.client_id, task.client_id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a new task's own fields.
+pub fn validate_task_fields(task: &NewTask) -> Result<(), SupervisorError> {
+    if task.title.trim().is_empty() {
+        return Err(SupervisorError(
+            "the task is empty; describe what to build, e.g. --task \"Write a Python hello world\""
+                .into(),
+        ));
+    }
+    if task.title.len() > 4_000 {
+        return Err(SupervisorError(
+            "the task title is longer than 4,000 characters; put the detail in the description"
+                .into(),
+        ));
+    }
+    if !STACKS.contains(&task.stack.as_str()) {
+        return Err(SupervisorError(format!(
+            "stack {:?} is not one ecca knows; use one of {}",
+            task.stack,
+            STACKS.join(", ")
+        )));
+    }
+    if task.agent_kind != "builtin" {
+        return Err(SupervisorError(format!(
+            "agent {:?} cannot run tasks yet; only the built-in agent runs today",
+            task.agent_kind
+        )));
+    }
+    if task.budget_micros.is_some_and(|b| b <= 0) {
+        return Err(SupervisorError("a task budget must be more than $0".into()));
+    }
+    Ok(())
+}
+
+impl Supervisor {
+    async fn upsert_client(
+        &self,
+        id: &str,
+        name: &str,
+        budget: Micros,
+    ) -> Result<(), SupervisorError> {
+        validate_client(id, name, budget)?;
+        let created_at = self
+            .inner
+            .store
+            .client(id)?
+            .map(|c| c.created_at)
+            .unwrap_or_else(crate::time::now_ms);
+        self.inner
+            .store
+            .write(vec![WriteOp::InsertClient(ClientRecord {
+                id: id.into(),
+                name: name.into(),
+                monthly_budget_micros: budget,
+                repo_url: None,
+                created_at,
+            })])
+            .await?;
+        self.inner.ledger.refresh_client(id);
+        Ok(())
+    }
+
+    /// Waits until no run of `task_id` is working, then returns the task as stored.
+    pub async fn wait_settled(&self, task_id: &str) -> Result<TaskRecord, SupervisorError> {
+        loop {
+            let notified = self.inner.run_exited.notified();
+            if !self.is_active(task_id) {
+                return self
+                    .inner
+                    .store
+                    .task(task_id)?
+                    .ok_or_else(|| SupervisorError(format!("task {task_id} does not exist")));
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until no run at all is working.
+    pub async fn wait_all_settled(&self) {
+        loop {
+            let notified = self.inner.run_exited.notified();
+            if self.active_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.inner.active.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    fn is_active(&self, task_id: &str) -> bool {
+        self.inner
+            .active
+            .lock()
+            .map(|a| a.contains_key(task_id))
+            .unwrap_or(false)
+    }
+
+    fn task_or_error(&self, task_id: &str) -> Result<TaskRecord, SupervisorError> {
+        self.inner.store.task(task_id)?.ok_or_else(|| {
+            SupervisorError(format!(
+                "task {task_id} does not exist; `ecca tasks` lists the tasks"
+            ))
+        })
+    }
+
+    /// The model router for a provider, built once.
+    fn router(&self, mode: &str) -> Result<Arc<ModelRouter>, SupervisorError> {
+        let kind = ProviderKind::parse(mode).unwrap_or(ProviderKind::Offline);
+        let key: &'static str = kind.as_str();
+        if let Some(r) = self
+            .inner
+            .routers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+        {
+            return Ok(r);
+        }
+        let c = &self.inner.config;
+        let env = self.inner.env.as_ref();
+        let provider: Arc<dyn Provider> = match kind {
+            ProviderKind::Anthropic => {
+                let endpoint = c.providers.anthropic(env);
+                let api_key = env(&endpoint.api_key_env).filter(|k| !k.is_empty()).ok_or_else(|| {
+                    SupervisorError(format!(
+                        "this task runs on anthropic but {} is not set; export the key or use --dry-run",
+                        endpoint.api_key_env
+                    ))
+                })?;
+                Arc::new(AnthropicProvider::new(endpoint, api_key))
+            }
+            ProviderKind::Openai => {
+                let endpoint = c.providers.openai(env);
+                let api_key = env(&endpoint.api_key_env).filter(|k| !k.is_empty());
+                Arc::new(OpenAiProvider::new(endpoint, api_key))
+            }
+            ProviderKind::Offline | ProviderKind::Auto => Arc::new(OfflineProvider::new(
+                std::time::Duration::from_millis(c.offline.latency_ms),
+            )),
+        };
+        let prices = [&c.models.planner, &c.models.writer, &c.models.cheap]
+            .into_iter()
+            .filter_map(|m| c.price_of(m).map(|p| (m.clone(), p)))
+            .collect();
+        let router = Arc::new(ModelRouter {
+            provider,
+            planner: c.models.planner.clone(),
+            writer: c.models.writer.clone(),
+            cheap: c.models.cheap.clone(),
+            prices,
+        });
+        if let Ok(mut m) = self.inner.routers.lock() {
+            m.insert(key, router.clone());
+        }
+        Ok(router)
+    }
+}
+
+/// Checks a client's fields.
+pub fn validate_client(id: &str, name: &str, budget: Micros) -> Result<(), SupervisorError> {
+    let id_ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !id_ok {
+        return Err(SupervisorError(format!(
+            "client id {id:?} is not usable; use 1 to 64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    if name.trim().is_empty() {
+        return Err(SupervisorError("a client needs a name; pass --name".into()));
+    }
+    if budget < 0 {
+        return Err(SupervisorError(
+            "a monthly budget cannot be negative".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn count_in_flight(store: &Store) -> Result<usize, SupervisorError> {
+    let tasks = store.tasks(usize::MAX >> 1)?;
+    Ok(tasks.iter().filter(|t| t.status.is_in_flight()).count())
+}
+
+/// Statuses a decision applies to.
+fn expect_status(
+    task: &TaskRecord,
+    allowed: &[TaskStatus],
+    action: &str,
+) -> Result<(), SupervisorError> {
+    if allowed.contains(&task.status) {
+        return Ok(());
+    }
+    Err(SupervisorError(format!(
+        "task {} is {}, so it cannot be {action}; {}",
+        task.id,
+        task.status,
+        match task.status {
+            TaskStatus::Running
+            | TaskStatus::Pending
+            | TaskStatus::Revising
+            | TaskStatus::Delivering => "wait for it to reach awaiting_approval",
+            TaskStatus::Interrupted | TaskStatus::Paused => "resume it first with `ecca resume`",
+            _ => "it has ended; `ecca retry` starts a new attempt",
+        }
+    )))
+}

@@ -72,8 +72,13 @@ pub enum Phase {
     AwaitingApproval,
     Delivering,
     Storing,
-    Paused { reason: String, resume_to: Box<Phase> },
-    Done { end: End },
+    Paused {
+        reason: String,
+        resume_to: Box<Phase>,
+    },
+    Done {
+        end: End,
+    },
 }
 
 /// How a run ended.
@@ -91,18 +96,28 @@ impl Phase {
         match self {
             Phase::Pending => AgentState::Pending,
             Phase::Planning => AgentState::Planning,
-            Phase::Retrieving | Phase::WritingBatch | Phase::Writing | Phase::Linting | Phase::FixingLint => {
-                AgentState::Coding
-            }
+            Phase::Retrieving
+            | Phase::WritingBatch
+            | Phase::Writing
+            | Phase::Linting
+            | Phase::FixingLint => AgentState::Coding,
             Phase::Executing | Phase::WritingTests | Phase::Testing => AgentState::Testing,
             Phase::Evaluating => AgentState::Evaluating,
             Phase::AwaitingApproval => AgentState::AwaitingApproval,
             Phase::Delivering | Phase::Storing => AgentState::Delivering,
             Phase::Paused { .. } => AgentState::Paused,
-            Phase::Done { end: End::Delivered } => AgentState::Delivered,
-            Phase::Done { end: End::Failed { .. } } => AgentState::Failed,
-            Phase::Done { end: End::Rejected { .. } } => AgentState::Rejected,
-            Phase::Done { end: End::Cancelled } => AgentState::Cancelled,
+            Phase::Done {
+                end: End::Delivered,
+            } => AgentState::Delivered,
+            Phase::Done {
+                end: End::Failed { .. },
+            } => AgentState::Failed,
+            Phase::Done {
+                end: End::Rejected { .. },
+            } => AgentState::Rejected,
+            Phase::Done {
+                end: End::Cancelled,
+            } => AgentState::Cancelled,
         }
     }
 
@@ -154,15 +169,35 @@ pub enum Refusal {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AgentEvent {
     Start,
-    ModelReplied { purpose: Purpose, text: String, task_spent: Micros },
-    ModelRefused { purpose: Purpose, refusal: Refusal },
-    ModelFailed { purpose: Purpose, error: String },
-    ToolReturned { outcome: ToolOutcome },
+    ModelReplied {
+        purpose: Purpose,
+        text: String,
+        task_spent: Micros,
+    },
+    ModelRefused {
+        purpose: Purpose,
+        refusal: Refusal,
+    },
+    ModelFailed {
+        purpose: Purpose,
+        error: String,
+    },
+    ToolReturned {
+        outcome: ToolOutcome,
+    },
     Approved,
-    Revised { note: String },
-    Rejected { note: String },
-    Delivered { url: String },
-    DeliveryFailed { error: String },
+    Revised {
+        note: String,
+    },
+    Rejected {
+        note: String,
+    },
+    Delivered {
+        url: String,
+    },
+    DeliveryFailed {
+        error: String,
+    },
     /// Leave `paused` (the operator raised the budget or asked to resume).
     Resume,
     Cancel,
@@ -190,17 +225,29 @@ pub struct DeliverableFile {
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     CallModel(ModelCall),
-    CallTool { request: ToolRequest },
+    CallTool {
+        request: ToolRequest,
+    },
     /// The deliverable waits for the operator's decision.
     AwaitApproval,
-    Deliver { files: Vec<DeliverableFile> },
+    Deliver {
+        files: Vec<DeliverableFile>,
+    },
     /// The run stops until `Resume`; `reason` is for the operator.
-    Pause { reason: String },
+    Pause {
+        reason: String,
+    },
     /// A line for the run's timeline.
-    Note { text: String },
-    Finish { end: End },
+    Note {
+        text: String,
+    },
+    Finish {
+        end: End,
+    },
     /// The event does not apply in this phase; nothing changed.
-    Invalid { why: String },
+    Invalid {
+        why: String,
+    },
 }
 
 /// Limits fixed when the run starts.
@@ -317,7 +364,11 @@ impl Agent {
 
     /// The mean evaluation score over subtasks that have one.
     pub fn quality_score(&self) -> Option<f64> {
-        let scores: Vec<f64> = self.subtasks.iter().filter_map(|s| s.evaluation.as_ref().map(|e| e.score)).collect();
+        let scores: Vec<f64> = self
+            .subtasks
+            .iter()
+            .filter_map(|s| s.evaluation.as_ref().map(|e| e.score))
+            .collect();
         if scores.is_empty() {
             return None;
         }

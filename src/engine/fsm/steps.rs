@@ -1,6 +1,8 @@
 //! The transitions. Each function moves the machine and returns the effects to perform.
 
-use super::{Agent, AgentEvent, DeliverableFile, Effect, End, ModelCall, Phase, Refusal, SubtaskWork, Tier};
+use super::{
+    Agent, AgentEvent, DeliverableFile, Effect, End, ModelCall, Phase, Refusal, SubtaskWork, Tier,
+};
 use crate::engine::prompts::{self, Evaluation};
 use crate::engine::tools::{ExecReport, LintReport, ToolOutcome, ToolReply, ToolRequest};
 use crate::llm::Purpose;
@@ -19,9 +21,20 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
             a.phase = *resume_to;
             a.resume_effects()
         }
-        (_, AgentEvent::ModelRefused { purpose, refusal }) if expects_model(a, purpose) => refused(a, refusal),
-        (_, AgentEvent::ModelFailed { purpose, error }) if expects_model(a, purpose) => model_failed(a, error),
-        (_, AgentEvent::ModelReplied { purpose, text, task_spent }) if expects_model(a, purpose) => {
+        (_, AgentEvent::ModelRefused { purpose, refusal }) if expects_model(a, purpose) => {
+            refused(a, refusal)
+        }
+        (_, AgentEvent::ModelFailed { purpose, error }) if expects_model(a, purpose) => {
+            model_failed(a, error)
+        }
+        (
+            _,
+            AgentEvent::ModelReplied {
+                purpose,
+                text,
+                task_spent,
+            },
+        ) if expects_model(a, purpose) => {
             a.pending = None;
             a.model_failures = 0;
             a.task_spent = task_spent;
@@ -38,13 +51,18 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
         }
         (Phase::AwaitingApproval, AgentEvent::Approved) => {
             a.phase = Phase::Delivering;
-            a.context.record("decision", "operator approved the deliverable");
-            let effect = Effect::Deliver { files: deliverable_files(a) };
+            a.context
+                .record("decision", "operator approved the deliverable");
+            let effect = Effect::Deliver {
+                files: deliverable_files(a),
+            };
             a.pending = Some(effect.clone());
             vec![effect]
         }
         (Phase::AwaitingApproval, AgentEvent::Revised { note }) => revise(a, note),
-        (Phase::AwaitingApproval, AgentEvent::Rejected { note }) => finish(a, End::Rejected { note }),
+        (Phase::AwaitingApproval, AgentEvent::Rejected { note }) => {
+            finish(a, End::Rejected { note })
+        }
         (Phase::Delivering, AgentEvent::Delivered { url }) => {
             a.pending = None;
             a.deliverable = Some(url);
@@ -56,7 +74,9 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
             a.pending = None;
             a.phase = Phase::AwaitingApproval;
             vec![
-                Effect::Note { text: format!("delivery failed: {error}; approve again to retry") },
+                Effect::Note {
+                    text: format!("delivery failed: {error}; approve again to retry"),
+                },
                 Effect::AwaitApproval,
             ]
         }
@@ -69,7 +89,12 @@ fn invalid(a: &Agent, event: &AgentEvent) -> Vec<Effect> {
         .ok()
         .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
         .unwrap_or_else(|| "event".into());
-    vec![Effect::Invalid { why: format!("{name} does not apply while the run is {}", a.state().as_str()) }]
+    vec![Effect::Invalid {
+        why: format!(
+            "{name} does not apply while the run is {}",
+            a.state().as_str()
+        ),
+    }]
 }
 
 fn expects_model(a: &Agent, purpose: Purpose) -> bool {
@@ -86,13 +111,24 @@ fn refused(a: &mut Agent, refusal: Refusal) -> Vec<Effect> {
     match refusal {
         Refusal::TaskBudget { spent, cap } => {
             a.task_spent = spent;
-            a.context.record("budget", format!("task budget reached ({spent} of {cap} micro-dollars)"));
-            finish(a, End::Failed { reason: "budget".into() })
+            a.context.record(
+                "budget",
+                format!("task budget reached ({spent} of {cap} micro-dollars)"),
+            );
+            finish(
+                a,
+                End::Failed {
+                    reason: "budget".into(),
+                },
+            )
         }
         Refusal::ClientBudget { reason } => {
             // The pending call stays, so `Resume` makes it again.
             let resume_to = Box::new(a.phase.clone());
-            a.phase = Phase::Paused { reason: reason.clone(), resume_to };
+            a.phase = Phase::Paused {
+                reason: reason.clone(),
+                resume_to,
+            };
             vec![Effect::Pause { reason }]
         }
     }
@@ -101,11 +137,19 @@ fn refused(a: &mut Agent, refusal: Refusal) -> Vec<Effect> {
 fn model_failed(a: &mut Agent, error: String) -> Vec<Effect> {
     a.model_failures += 1;
     if a.model_failures > a.limits.model_retries {
-        return finish(a, End::Failed { reason: format!("model: {error}") });
+        return finish(
+            a,
+            End::Failed {
+                reason: format!("model: {error}"),
+            },
+        );
     }
     let retry = a.pending.clone();
     let mut effects = vec![Effect::Note {
-        text: format!("model call failed ({error}); retry {} of {}", a.model_failures, a.limits.model_retries),
+        text: format!(
+            "model call failed ({error}); retry {} of {}",
+            a.model_failures, a.limits.model_retries
+        ),
     }];
     effects.extend(retry);
     effects
@@ -116,41 +160,100 @@ fn model_failed(a: &mut Agent, error: String) -> Vec<Effect> {
 fn working_tier(a: &Agent, tier: Tier) -> Tier {
     let cap = a.limits.task_budget as i128;
     let spent = a.task_spent as i128;
-    if cap > 0 && spent * 100 >= cap * a.limits.switch_at_percent as i128 { Tier::Cheap } else { tier }
+    if cap > 0 && spent * 100 >= cap * a.limits.switch_at_percent as i128 {
+        Tier::Cheap
+    } else {
+        tier
+    }
 }
 
 fn call_model(a: &mut Agent, purpose: Purpose) -> Effect {
     let task = &a.task;
     let l = &a.limits;
     let (tier, system, prompt, max_tokens) = match purpose {
-        Purpose::Plan => (Tier::Planner, prompts::SYSTEM_PLANNER, prompts::plan_prompt(task), l.max_tokens_plan),
+        Purpose::Plan => (
+            Tier::Planner,
+            prompts::SYSTEM_PLANNER,
+            prompts::plan_prompt(task),
+            l.max_tokens_plan,
+        ),
         Purpose::WriteBatch => {
             let specs: Vec<_> = a.subtasks.iter().map(|s| s.spec.clone()).collect();
-            (Tier::Writer, prompts::SYSTEM_BATCH_WRITER, prompts::batch_prompt(task, &specs), l.max_tokens_batch)
+            (
+                Tier::Writer,
+                prompts::SYSTEM_BATCH_WRITER,
+                prompts::batch_prompt(task, &specs),
+                l.max_tokens_batch,
+            )
         }
         Purpose::Write => {
             let s = &a.subtasks[a.current];
-            let mut issues: Vec<String> = a.revision_note.iter().map(|n| format!("operator: {n}")).collect();
+            let mut issues: Vec<String> = a
+                .revision_note
+                .iter()
+                .map(|n| format!("operator: {n}"))
+                .collect();
             if let Some(e) = &s.evaluation {
                 issues.extend(e.issues.iter().cloned());
             }
-            let previous = if s.code.is_some() && !issues.is_empty() { s.code.as_deref() } else { None };
-            let prompt = prompts::write_prompt(task, &s.spec, &s.snippets, &issues, &a.context.render(), previous);
-            (Tier::Writer, prompts::SYSTEM_WRITER, prompt, l.max_tokens_write)
+            let previous = if s.code.is_some() && !issues.is_empty() {
+                s.code.as_deref()
+            } else {
+                None
+            };
+            let prompt = prompts::write_prompt(
+                task,
+                &s.spec,
+                &s.snippets,
+                &issues,
+                &a.context.render(),
+                previous,
+            );
+            (
+                Tier::Writer,
+                prompts::SYSTEM_WRITER,
+                prompt,
+                l.max_tokens_write,
+            )
         }
         Purpose::Tests => {
             let s = &a.subtasks[a.current];
             let prompt = prompts::tests_prompt(task, &s.spec, s.code.as_deref().unwrap_or(""));
-            (Tier::Writer, prompts::SYSTEM_TESTER, prompt, l.max_tokens_tests)
+            (
+                Tier::Writer,
+                prompts::SYSTEM_TESTER,
+                prompt,
+                l.max_tokens_tests,
+            )
         }
         Purpose::Evaluate => {
             let s = &a.subtasks[a.current];
-            let prompt = prompts::evaluate_prompt(task, &s.spec, s.code.as_deref().unwrap_or(""), &evidence(s));
-            (Tier::Cheap, prompts::SYSTEM_EVALUATOR, prompt, l.max_tokens_evaluate)
+            let prompt = prompts::evaluate_prompt(
+                task,
+                &s.spec,
+                s.code.as_deref().unwrap_or(""),
+                &evidence(s),
+            );
+            (
+                Tier::Cheap,
+                prompts::SYSTEM_EVALUATOR,
+                prompt,
+                l.max_tokens_evaluate,
+            )
         }
     };
-    let tier = if tier == Tier::Cheap { tier } else { working_tier(a, tier) };
-    let effect = Effect::CallModel(ModelCall { purpose, tier, system: system.to_string(), prompt, max_tokens });
+    let tier = if tier == Tier::Cheap {
+        tier
+    } else {
+        working_tier(a, tier)
+    };
+    let effect = Effect::CallModel(ModelCall {
+        purpose,
+        tier,
+        system: system.to_string(),
+        prompt,
+        max_tokens,
+    });
     a.pending = Some(effect.clone());
     effect
 }
@@ -182,7 +285,10 @@ fn model_replied(a: &mut Agent, purpose: Purpose, text: &str) -> Vec<Effect> {
         Purpose::Plan => match prompts::parse_plan(text, &a.task.stack) {
             Ok(plan) => {
                 a.approach = plan.approach;
-                a.context.record("plan", format!("planned {} subtask(s)", plan.subtasks.len()));
+                a.context.record(
+                    "plan",
+                    format!("planned {} subtask(s)", plan.subtasks.len()),
+                );
                 a.subtasks = plan.subtasks.into_iter().map(new_work).collect();
                 a.current = 0;
                 effects.extend(retrieve(a));
@@ -190,26 +296,48 @@ fn model_replied(a: &mut Agent, purpose: Purpose, text: &str) -> Vec<Effect> {
             Err(why) => {
                 a.model_failures += 1;
                 if a.model_failures > a.limits.model_retries {
-                    return finish(a, End::Failed { reason: format!("the plan could not be read: {why}") });
+                    return finish(
+                        a,
+                        End::Failed {
+                            reason: format!("the plan could not be read: {why}"),
+                        },
+                    );
                 }
-                effects.push(Effect::Note { text: format!("the plan could not be read ({why}); asking again") });
+                effects.push(Effect::Note {
+                    text: format!("the plan could not be read ({why}); asking again"),
+                });
                 effects.push(call_model(a, Purpose::Plan));
             }
         },
-        Purpose::WriteBatch => match prompts::parse_batch(text, &a.subtasks.iter().map(|s| s.spec.clone()).collect::<Vec<_>>()) {
+        Purpose::WriteBatch => match prompts::parse_batch(
+            text,
+            &a.subtasks
+                .iter()
+                .map(|s| s.spec.clone())
+                .collect::<Vec<_>>(),
+        ) {
             Some(codes) => {
                 for (s, code) in a.subtasks.iter_mut().zip(codes) {
                     s.code = Some(code);
                     s.needs_write = false;
                 }
                 a.iterations += a.subtasks.len() as u32;
-                a.context.record("write", format!("wrote {} files in one batched call", a.subtasks.len()));
+                a.context.record(
+                    "write",
+                    format!("wrote {} files in one batched call", a.subtasks.len()),
+                );
                 a.current = 0;
                 effects.extend(check_current(a));
             }
             None => {
-                a.context.record("write", "batched reply did not fit; writing one file at a time");
-                effects.push(Effect::Note { text: "the batched reply was malformed; falling back to one call per subtask".into() });
+                a.context.record(
+                    "write",
+                    "batched reply did not fit; writing one file at a time",
+                );
+                effects.push(Effect::Note {
+                    text: "the batched reply was malformed; falling back to one call per subtask"
+                        .into(),
+                });
                 a.current = 0;
                 a.phase = Phase::Writing;
                 effects.push(call_model(a, Purpose::Write));
@@ -218,7 +346,10 @@ fn model_replied(a: &mut Agent, purpose: Purpose, text: &str) -> Vec<Effect> {
         Purpose::Write => {
             let code = prompts::extract_code(text);
             let s = &mut a.subtasks[a.current];
-            a.context.record("write", format!("wrote {} ({} lines)", s.spec.filename, code.lines().count()));
+            a.context.record(
+                "write",
+                format!("wrote {} ({} lines)", s.spec.filename, code.lines().count()),
+            );
             s.code = Some(code);
             s.needs_write = false;
             a.iterations += 1;
@@ -306,8 +437,14 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
     match phase {
         Phase::Retrieving => {
             note_skip(a, "retrieve", &outcome);
-            if let ToolOutcome::Done { reply: ToolReply::Snippets { snippets } } = outcome {
-                a.context.record("retrieve", format!("found {} similar snippet(s)", snippets.len()));
+            if let ToolOutcome::Done {
+                reply: ToolReply::Snippets { snippets },
+            } = outcome
+            {
+                a.context.record(
+                    "retrieve",
+                    format!("found {} similar snippet(s)", snippets.len()),
+                );
                 a.subtasks[a.current].snippets = snippets;
             }
             if a.current + 1 < a.subtasks.len() {
@@ -320,7 +457,9 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
         Phase::Linting => {
             note_skip(a, "lint", &outcome);
             let problems = match &outcome {
-                ToolOutcome::Done { reply: ToolReply::Lint(r) } => r.diagnostics.len(),
+                ToolOutcome::Done {
+                    reply: ToolReply::Lint(r),
+                } => r.diagnostics.len(),
                 _ => 0,
             };
             let s = &mut a.subtasks[a.current];
@@ -328,7 +467,10 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
             let cycles = s.lint_cycles;
             s.lint = Some(outcome);
             if problems > 0 && cycles < a.limits.max_lint_cycles {
-                a.context.record("lint", format!("lint {fname}: {problems} problem(s); fixing"));
+                a.context.record(
+                    "lint",
+                    format!("lint {fname}: {problems} problem(s); fixing"),
+                );
                 let request = ToolRequest::FixLint {
                     language: s.spec.language.clone(),
                     filename: fname,
@@ -336,7 +478,8 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
                 };
                 return call_tool(a, Phase::FixingLint, request);
             }
-            a.context.record("lint", format!("lint {fname}: {problems} problem(s)"));
+            a.context
+                .record("lint", format!("lint {fname}: {problems} problem(s)"));
             execute(a)
         }
         Phase::FixingLint => {
@@ -344,7 +487,13 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
             let s = &mut a.subtasks[a.current];
             s.lint_cycles += 1;
             match outcome {
-                ToolOutcome::Done { reply: ToolReply::Lint(LintReport { fixed_code: Some(code), .. }) } => {
+                ToolOutcome::Done {
+                    reply:
+                        ToolReply::Lint(LintReport {
+                            fixed_code: Some(code),
+                            ..
+                        }),
+                } => {
                     s.code = Some(code);
                     let request = ToolRequest::Lint {
                         language: s.spec.language.clone(),
@@ -359,7 +508,10 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
         Phase::Executing => {
             note_skip(a, "execute", &outcome);
             let s = &mut a.subtasks[a.current];
-            a.context.record("execute", format!("executed {}: {}", s.spec.filename, verdict(&outcome)));
+            a.context.record(
+                "execute",
+                format!("executed {}: {}", s.spec.filename, verdict(&outcome)),
+            );
             s.exec = Some(outcome);
             a.phase = Phase::WritingTests;
             vec![call_model(a, Purpose::Tests)]
@@ -367,7 +519,10 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
         Phase::Testing => {
             note_skip(a, "test", &outcome);
             let s = &mut a.subtasks[a.current];
-            a.context.record("test", format!("tests of {}: {}", s.spec.filename, verdict(&outcome)));
+            a.context.record(
+                "test",
+                format!("tests of {}: {}", s.spec.filename, verdict(&outcome)),
+            );
             s.test = Some(outcome);
             a.phase = Phase::Evaluating;
             vec![call_model(a, Purpose::Evaluate)]
@@ -398,20 +553,38 @@ fn exec_verdict(r: &ExecReport) -> String {
     if r.oom_killed {
         return "failed (out of memory)".into();
     }
-    let code = r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+    let code = r
+        .exit_code
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "none".into());
     if r.passed {
         format!("passed (exit {code})")
     } else {
-        let first = r.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        format!("failed (exit {code}{}{})", if first.is_empty() { "" } else { ": " }, first.chars().take(160).collect::<String>())
+        let first = r
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        format!(
+            "failed (exit {code}{}{})",
+            if first.is_empty() { "" } else { ": " },
+            first.chars().take(160).collect::<String>()
+        )
     }
 }
 
 fn verdict(outcome: &ToolOutcome) -> String {
     match outcome {
-        ToolOutcome::Done { reply: ToolReply::Exec(r) } => exec_verdict(r),
-        ToolOutcome::Done { reply: ToolReply::Lint(r) } if r.diagnostics.is_empty() => format!("ok ({})", r.linter),
-        ToolOutcome::Done { reply: ToolReply::Lint(r) } => format!("problems ({} left, {})", r.diagnostics.len(), r.linter),
+        ToolOutcome::Done {
+            reply: ToolReply::Exec(r),
+        } => exec_verdict(r),
+        ToolOutcome::Done {
+            reply: ToolReply::Lint(r),
+        } if r.diagnostics.is_empty() => format!("ok ({})", r.linter),
+        ToolOutcome::Done {
+            reply: ToolReply::Lint(r),
+        } => format!("problems ({} left, {})", r.diagnostics.len(), r.linter),
         ToolOutcome::Done { .. } => "ok".into(),
         ToolOutcome::Skipped { reason } => format!("skipped ({reason})"),
         ToolOutcome::Failed { error } => format!("failed ({error})"),
@@ -421,9 +594,18 @@ fn verdict(outcome: &ToolOutcome) -> String {
 /// The evidence lines the evaluator is shown.
 pub(crate) fn evidence(s: &SubtaskWork) -> Vec<String> {
     let line = |what: &str, o: &Option<ToolOutcome>| {
-        format!("{what}: {}", o.as_ref().map(verdict).unwrap_or_else(|| "skipped (not reached)".into()))
+        format!(
+            "{what}: {}",
+            o.as_ref()
+                .map(verdict)
+                .unwrap_or_else(|| "skipped (not reached)".into())
+        )
     };
-    vec![line("lint", &s.lint), line("execution", &s.exec), line("tests", &s.test)]
+    vec![
+        line("lint", &s.lint),
+        line("execution", &s.exec),
+        line("tests", &s.test),
+    ]
 }
 
 fn evaluated(a: &mut Agent, evaluation: Evaluation) -> Vec<Effect> {
@@ -431,12 +613,21 @@ fn evaluated(a: &mut Agent, evaluation: Evaluation) -> Vec<Effect> {
     let max_rewrites = a.limits.max_rewrites;
     let s = &mut a.subtasks[a.current];
     let score = evaluation.score;
-    a.context.record("evaluate", format!("evaluated {}: {score}/10", s.spec.filename));
+    a.context.record(
+        "evaluate",
+        format!("evaluated {}: {score}/10", s.spec.filename),
+    );
     s.evaluation = Some(evaluation);
     if score < pass && s.rewrites < max_rewrites {
         s.rewrites += 1;
         s.needs_write = true;
-        a.context.record("rewrite", format!("rewriting {} (attempt {} of {max_rewrites})", s.spec.filename, s.rewrites));
+        a.context.record(
+            "rewrite",
+            format!(
+                "rewriting {} (attempt {} of {max_rewrites})",
+                s.spec.filename, s.rewrites
+            ),
+        );
         a.phase = Phase::Writing;
         return vec![call_model(a, Purpose::Write)];
     }
@@ -459,7 +650,8 @@ fn next_subtask(a: &mut Agent) -> Vec<Effect> {
 
 fn revise(a: &mut Agent, note: String) -> Vec<Effect> {
     a.revisions += 1;
-    a.context.record("decision", format!("operator asked for a revision: {note}"));
+    a.context
+        .record("decision", format!("operator asked for a revision: {note}"));
     a.revision_note = Some(note);
     for s in &mut a.subtasks {
         s.needs_write = true;
@@ -495,10 +687,16 @@ pub(crate) fn deliverable_files(a: &Agent) -> Vec<DeliverableFile> {
     let mut files = Vec::new();
     for s in &a.subtasks {
         if let Some(code) = &s.code {
-            files.push(DeliverableFile { path: s.spec.filename.clone(), content: code.clone() });
+            files.push(DeliverableFile {
+                path: s.spec.filename.clone(),
+                content: code.clone(),
+            });
         }
         if let Some(tests) = &s.tests {
-            files.push(DeliverableFile { path: s.spec.test_filename(), content: tests.clone() });
+            files.push(DeliverableFile {
+                path: s.spec.test_filename(),
+                content: tests.clone(),
+            });
         }
     }
     files

@@ -21,14 +21,26 @@ fn agent(budget: Micros) -> Agent {
 fn model_call(effects: &[Effect]) -> &ModelCall {
     effects
         .iter()
-        .find_map(|e| if let Effect::CallModel(c) = e { Some(c) } else { None })
+        .find_map(|e| {
+            if let Effect::CallModel(c) = e {
+                Some(c)
+            } else {
+                None
+            }
+        })
         .unwrap_or_else(|| panic!("expected a model call in {effects:?}"))
 }
 
 fn tool_request(effects: &[Effect]) -> &ToolRequest {
     effects
         .iter()
-        .find_map(|e| if let Effect::CallTool { request } = e { Some(request) } else { None })
+        .find_map(|e| {
+            if let Effect::CallTool { request } = e {
+                Some(request)
+            } else {
+                None
+            }
+        })
         .unwrap_or_else(|| panic!("expected a tool call in {effects:?}"))
 }
 
@@ -42,30 +54,52 @@ fn reply(a: &mut Agent, effects: &[Effect], spent: Micros) -> Vec<Effect> {
         prompt: c.prompt.clone(),
         max_tokens: c.max_tokens,
     });
-    a.handle(AgentEvent::ModelReplied { purpose: c.purpose, text, task_spent: spent })
+    a.handle(AgentEvent::ModelReplied {
+        purpose: c.purpose,
+        text,
+        task_spent: spent,
+    })
 }
 
 fn reply_text(a: &mut Agent, effects: &[Effect], text: &str) -> Vec<Effect> {
     let purpose = model_call(effects).purpose;
-    a.handle(AgentEvent::ModelReplied { purpose, text: text.into(), task_spent: 0 })
+    a.handle(AgentEvent::ModelReplied {
+        purpose,
+        text: text.into(),
+        task_spent: 0,
+    })
 }
 
 fn done(reply: ToolReply) -> AgentEvent {
-    AgentEvent::ToolReturned { outcome: ToolOutcome::Done { reply } }
+    AgentEvent::ToolReturned {
+        outcome: ToolOutcome::Done { reply },
+    }
 }
 
 fn skipped() -> AgentEvent {
-    AgentEvent::ToolReturned { outcome: ToolOutcome::Skipped { reason: "no server configured".into() } }
+    AgentEvent::ToolReturned {
+        outcome: ToolOutcome::Skipped {
+            reason: "no server configured".into(),
+        },
+    }
 }
 
 fn clean_lint() -> ToolReply {
-    ToolReply::Lint(LintReport { linter: "ruff".into(), diagnostics: vec![], fixed_code: None })
+    ToolReply::Lint(LintReport {
+        linter: "ruff".into(),
+        diagnostics: vec![],
+        fixed_code: None,
+    })
 }
 
 fn exec(passed: bool) -> ToolReply {
     ToolReply::Exec(ExecReport {
         stdout: "Hello, world!\n".into(),
-        stderr: if passed { String::new() } else { "Traceback: boom".into() },
+        stderr: if passed {
+            String::new()
+        } else {
+            "Traceback: boom".into()
+        },
         exit_code: Some(if passed { 0 } else { 1 }),
         passed,
         duration_ms: 40,
@@ -82,7 +116,10 @@ fn to_approval(a: &mut Agent) {
     let e = reply(a, &e, 0); // write -> lint
     assert!(matches!(tool_request(&e), ToolRequest::Lint { .. }));
     let e = a.handle(done(clean_lint()));
-    let e = { assert!(matches!(tool_request(&e), ToolRequest::Execute { .. })); a.handle(done(exec(true))) };
+    let e = {
+        assert!(matches!(tool_request(&e), ToolRequest::Execute { .. }));
+        a.handle(done(exec(true)))
+    };
     let e = reply(a, &e, 0); // tests -> run tests
     assert!(matches!(tool_request(&e), ToolRequest::RunTests { .. }));
     let e = a.handle(done(exec(true)));
@@ -100,14 +137,22 @@ fn happy_path_walks_every_state_and_delivers() {
 
     let e = reply(&mut a, &e, 10);
     assert_eq!(a.subtasks.len(), 1);
-    assert!(matches!(tool_request(&e), ToolRequest::SearchSnippets { client_id, .. } if client_id == "acme"));
+    assert!(
+        matches!(tool_request(&e), ToolRequest::SearchSnippets { client_id, .. } if client_id == "acme")
+    );
     let e = a.handle(done(ToolReply::Snippets { snippets: vec![] }));
     let c = model_call(&e);
     assert_eq!((c.purpose, c.tier), (Purpose::Write, Tier::Writer));
     assert_eq!(a.state(), AgentState::Coding);
 
     let _ = reply(&mut a, &e, 20);
-    assert!(a.subtasks[0].code.as_deref().unwrap().contains("Hello, world!"));
+    assert!(
+        a.subtasks[0]
+            .code
+            .as_deref()
+            .unwrap()
+            .contains("Hello, world!")
+    );
     let _ = a.handle(done(clean_lint()));
     assert_eq!(a.state(), AgentState::Testing);
     let e = a.handle(done(exec(true)));
@@ -116,7 +161,12 @@ fn happy_path_walks_every_state_and_delivers() {
     let e = a.handle(done(exec(true)));
     let c = model_call(&e);
     assert_eq!((c.purpose, c.tier), (Purpose::Evaluate, Tier::Cheap));
-    assert!(c.prompt.contains("lint: ok (ruff)\nexecution: passed (exit 0)\ntests: passed (exit 0)"), "{}", c.prompt);
+    assert!(
+        c.prompt
+            .contains("lint: ok (ruff)\nexecution: passed (exit 0)\ntests: passed (exit 0)"),
+        "{}",
+        c.prompt
+    );
     assert_eq!(a.state(), AgentState::Evaluating);
 
     let e = reply(&mut a, &e, 40);
@@ -124,15 +174,26 @@ fn happy_path_walks_every_state_and_delivers() {
     assert_eq!(a.quality_score(), Some(9.0));
 
     let e = a.handle(AgentEvent::Approved);
-    let Effect::Deliver { files } = &e[0] else { panic!("{e:?}") };
+    let Effect::Deliver { files } = &e[0] else {
+        panic!("{e:?}")
+    };
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(names, ["main.py", "test_main.py"]);
     assert_eq!(a.state(), AgentState::Delivering);
 
-    let e = a.handle(AgentEvent::Delivered { url: "/tmp/T-1.tar.gz".into() });
-    assert!(matches!(tool_request(&e), ToolRequest::StoreSnippet { quality, .. } if *quality == 9.0));
+    let e = a.handle(AgentEvent::Delivered {
+        url: "/tmp/T-1.tar.gz".into(),
+    });
+    assert!(
+        matches!(tool_request(&e), ToolRequest::StoreSnippet { quality, .. } if *quality == 9.0)
+    );
     let e = a.handle(done(ToolReply::Stored));
-    assert_eq!(e, vec![Effect::Finish { end: End::Delivered }]);
+    assert_eq!(
+        e,
+        vec![Effect::Finish {
+            end: End::Delivered
+        }]
+    );
     assert_eq!(
         a.visited,
         [
@@ -173,12 +234,20 @@ fn lint_fixes_at_most_three_cycles_then_moves_on() {
     };
     for cycle in 0..3 {
         let e = a.handle(done(dirty()));
-        assert!(matches!(tool_request(&e), ToolRequest::FixLint { .. }), "cycle {cycle}: {e:?}");
+        assert!(
+            matches!(tool_request(&e), ToolRequest::FixLint { .. }),
+            "cycle {cycle}: {e:?}"
+        );
         let e = a.handle(done(dirty()));
-        assert!(matches!(tool_request(&e), ToolRequest::Lint { code, .. } if code == "print('fixed')\n"));
+        assert!(
+            matches!(tool_request(&e), ToolRequest::Lint { code, .. } if code == "print('fixed')\n")
+        );
     }
     let e = a.handle(done(dirty()));
-    assert!(matches!(tool_request(&e), ToolRequest::Execute { .. }), "{e:?}");
+    assert!(
+        matches!(tool_request(&e), ToolRequest::Execute { .. }),
+        "{e:?}"
+    );
     assert_eq!(a.subtasks[0].lint_cycles, 3);
 }
 
@@ -193,7 +262,11 @@ fn low_scores_rewrite_at_most_three_times_with_the_issues() {
         let c = model_call(&e).clone();
         assert_eq!(c.purpose, Purpose::Write);
         if writes > 0 {
-            assert!(c.prompt.contains("- no error handling"), "issues fed back: {}", c.prompt);
+            assert!(
+                c.prompt.contains("- no error handling"),
+                "issues fed back: {}",
+                c.prompt
+            );
             assert!(c.prompt.contains("## Current code"));
         }
         writes += 1;
@@ -204,7 +277,11 @@ fn low_scores_rewrite_at_most_three_times_with_the_issues() {
         let e4 = reply(&mut a, &e3, 0); // tests
         let e5 = a.handle(skipped()); // run tests
         let _ = e4;
-        e = reply_text(&mut a, &e5, r#"{"score": 3, "issues": ["no error handling"]}"#);
+        e = reply_text(
+            &mut a,
+            &e5,
+            r#"{"score": 3, "issues": ["no error handling"]}"#,
+        );
         if e == vec![Effect::AwaitApproval] {
             break;
         }
@@ -216,7 +293,12 @@ fn low_scores_rewrite_at_most_three_times_with_the_issues() {
     assert_eq!(a.quality_score(), Some(3.0));
     assert_eq!(
         a.skipped,
-        ["retrieve: no server configured", "lint: no server configured", "execute: no server configured", "test: no server configured"]
+        [
+            "retrieve: no server configured",
+            "lint: no server configured",
+            "execute: no server configured",
+            "test: no server configured"
+        ]
     );
 }
 
@@ -226,9 +308,17 @@ fn planning_and_writing_move_to_the_cheap_model_at_seventy_percent() {
     let e = a.handle(AgentEvent::Start);
     let _ = reply(&mut a, &e, 699);
     let e = a.handle(skipped());
-    assert_eq!(model_call(&e).tier, Tier::Writer, "69.9 % still uses the writer");
+    assert_eq!(
+        model_call(&e).tier,
+        Tier::Writer,
+        "69.9 % still uses the writer"
+    );
     let e = reply(&mut a, &e, 700);
-    assert!(e.iter().any(|x| matches!(x, Effect::Note { text } if text.contains("70%"))), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|x| matches!(x, Effect::Note { text } if text.contains("70%"))),
+        "{e:?}"
+    );
     assert!(a.switched_to_cheap);
     let _ = a.handle(skipped());
     let e = a.handle(skipped());
@@ -241,10 +331,26 @@ fn task_budget_refusal_fails_the_run_with_reason_budget() {
     let mut a = agent(1_000);
     let e = a.handle(AgentEvent::Start);
     let purpose = model_call(&e).purpose;
-    let e = a.handle(AgentEvent::ModelRefused { purpose, refusal: Refusal::TaskBudget { spent: 990, cap: 1_000 } });
-    assert_eq!(e, vec![Effect::Finish { end: End::Failed { reason: "budget".into() } }]);
+    let e = a.handle(AgentEvent::ModelRefused {
+        purpose,
+        refusal: Refusal::TaskBudget {
+            spent: 990,
+            cap: 1_000,
+        },
+    });
+    assert_eq!(
+        e,
+        vec![Effect::Finish {
+            end: End::Failed {
+                reason: "budget".into()
+            }
+        }]
+    );
     assert_eq!(a.state(), AgentState::Failed);
-    assert!(matches!(a.handle(AgentEvent::Start)[0], Effect::Invalid { .. }));
+    assert!(matches!(
+        a.handle(AgentEvent::Start)[0],
+        Effect::Invalid { .. }
+    ));
 }
 
 #[test]
@@ -254,9 +360,16 @@ fn client_budget_refusal_pauses_and_resume_repeats_the_call() {
     let call = model_call(&e).clone();
     let e = a.handle(AgentEvent::ModelRefused {
         purpose: call.purpose,
-        refusal: Refusal::ClientBudget { reason: "acme is over its monthly budget".into() },
+        refusal: Refusal::ClientBudget {
+            reason: "acme is over its monthly budget".into(),
+        },
     });
-    assert_eq!(e, vec![Effect::Pause { reason: "acme is over its monthly budget".into() }]);
+    assert_eq!(
+        e,
+        vec![Effect::Pause {
+            reason: "acme is over its monthly budget".into()
+        }]
+    );
     assert_eq!(a.state(), AgentState::Paused);
     let e = a.handle(AgentEvent::Resume);
     assert_eq!(e, vec![Effect::CallModel(call)]);
@@ -267,14 +380,26 @@ fn client_budget_refusal_pauses_and_resume_repeats_the_call() {
 fn revise_sends_every_subtask_back_with_the_note_and_returns_to_approval() {
     let mut a = agent(1_000_000);
     to_approval(&mut a);
-    let e = a.handle(AgentEvent::Revised { note: "print it twice".into() });
+    let e = a.handle(AgentEvent::Revised {
+        note: "print it twice".into(),
+    });
     let c = model_call(&e);
     assert_eq!(c.purpose, Purpose::Write);
-    assert!(c.prompt.contains("- operator: print it twice"), "{}", c.prompt);
+    assert!(
+        c.prompt.contains("- operator: print it twice"),
+        "{}",
+        c.prompt
+    );
     assert_eq!(a.state(), AgentState::Coding);
     assert_eq!(a.revisions, 1);
     let _ = reply(&mut a, &e, 0);
-    assert!(a.subtasks[0].code.as_deref().unwrap().contains("Revised for: operator: print it twice"));
+    assert!(
+        a.subtasks[0]
+            .code
+            .as_deref()
+            .unwrap()
+            .contains("Revised for: operator: print it twice")
+    );
     let _ = a.handle(done(clean_lint()));
     let e = a.handle(done(exec(true)));
     let _ = reply(&mut a, &e, 0);
@@ -283,7 +408,10 @@ fn revise_sends_every_subtask_back_with_the_note_and_returns_to_approval() {
     assert_eq!(e, vec![Effect::AwaitApproval]);
     assert_eq!(a.iterations, 2);
     let visited = &a.visited;
-    let approvals = visited.iter().filter(|s| **s == AgentState::AwaitingApproval).count();
+    let approvals = visited
+        .iter()
+        .filter(|s| **s == AgentState::AwaitingApproval)
+        .count();
     assert_eq!(approvals, 2, "{visited:?}");
 }
 
@@ -291,8 +419,17 @@ fn revise_sends_every_subtask_back_with_the_note_and_returns_to_approval() {
 fn reject_ends_the_run_with_the_note() {
     let mut a = agent(1_000_000);
     to_approval(&mut a);
-    let e = a.handle(AgentEvent::Rejected { note: "wrong language".into() });
-    assert_eq!(e, vec![Effect::Finish { end: End::Rejected { note: "wrong language".into() } }]);
+    let e = a.handle(AgentEvent::Rejected {
+        note: "wrong language".into(),
+    });
+    assert_eq!(
+        e,
+        vec![Effect::Finish {
+            end: End::Rejected {
+                note: "wrong language".into()
+            }
+        }]
+    );
     assert_eq!(a.state(), AgentState::Rejected);
 }
 
@@ -300,10 +437,17 @@ fn reject_ends_the_run_with_the_note() {
 fn decisions_outside_the_gate_and_unexpected_replies_are_invalid() {
     let mut a = agent(1_000_000);
     let e = a.handle(AgentEvent::Approved);
-    assert!(matches!(&e[0], Effect::Invalid { why } if why.contains("approved") && why.contains("pending")), "{e:?}");
+    assert!(
+        matches!(&e[0], Effect::Invalid { why } if why.contains("approved") && why.contains("pending")),
+        "{e:?}"
+    );
     let _ = a.handle(AgentEvent::Start);
     let before = a.clone();
-    let e = a.handle(AgentEvent::ModelReplied { purpose: Purpose::Evaluate, text: "{}".into(), task_spent: 0 });
+    let e = a.handle(AgentEvent::ModelReplied {
+        purpose: Purpose::Evaluate,
+        text: "{}".into(),
+        task_spent: 0,
+    });
     assert!(matches!(e[0], Effect::Invalid { .. }));
     assert_eq!(a, before, "an invalid event changes nothing");
 }
@@ -314,18 +458,27 @@ fn model_failures_are_retried_twice_then_fail_the_run() {
     let e = a.handle(AgentEvent::Start);
     let call = model_call(&e).clone();
     for _ in 0..2 {
-        let e = a.handle(AgentEvent::ModelFailed { purpose: Purpose::Plan, error: "stream cut".into() });
+        let e = a.handle(AgentEvent::ModelFailed {
+            purpose: Purpose::Plan,
+            error: "stream cut".into(),
+        });
         assert_eq!(model_call(&e), &call);
     }
-    let e = a.handle(AgentEvent::ModelFailed { purpose: Purpose::Plan, error: "stream cut".into() });
-    assert!(matches!(&e[0], Effect::Finish { end: End::Failed { reason } } if reason == "model: stream cut"));
+    let e = a.handle(AgentEvent::ModelFailed {
+        purpose: Purpose::Plan,
+        error: "stream cut".into(),
+    });
+    assert!(
+        matches!(&e[0], Effect::Finish { end: End::Failed { reason } } if reason == "model: stream cut")
+    );
 }
 
 #[test]
 fn ten_subtasks_are_written_in_one_batched_call_with_fallback() {
     let plan = |n: usize| {
-        let subs: Vec<String> =
-            (0..n).map(|i| format!(r#"{{"title":"part {i}","language":"python","filename":"p{i}.py"}}"#)).collect();
+        let subs: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"title":"part {i}","language":"python","filename":"p{i}.py"}}"#))
+            .collect();
         format!(r#"{{"stack":"python","subtasks":[{}]}}"#, subs.join(","))
     };
     // A good batch: every subtask gets code from one call and goes straight to lint.
@@ -344,7 +497,10 @@ fn ten_subtasks_are_written_in_one_batched_call_with_fallback() {
     let _ = reply(&mut a, &e, 0);
     let e = a.handle(skipped());
     let e = reply_text(&mut a, &e, r#"{"score": 8, "issues": []}"#);
-    assert!(matches!(tool_request(&e), ToolRequest::Lint { filename, .. } if filename == "p1.py"), "{e:?}");
+    assert!(
+        matches!(tool_request(&e), ToolRequest::Lint { filename, .. } if filename == "p1.py"),
+        "{e:?}"
+    );
 
     // A malformed batch falls back to one call per subtask.
     let mut a = agent(1_000_000);
@@ -354,7 +510,10 @@ fn ten_subtasks_are_written_in_one_batched_call_with_fallback() {
         e = a.handle(skipped());
     }
     let e = reply_text(&mut a, &e, "[{\"code\": \"only one\"}]");
-    assert!(e.iter().any(|x| matches!(x, Effect::Note { text } if text.contains("malformed"))));
+    assert!(
+        e.iter()
+            .any(|x| matches!(x, Effect::Note { text } if text.contains("malformed")))
+    );
     let c = model_call(&e);
     assert_eq!(c.purpose, Purpose::Write);
     assert!(c.prompt.contains("filename: p0.py"));
@@ -387,11 +546,18 @@ fn a_checkpoint_resumes_with_the_pending_effect() {
 fn cancel_stops_any_live_phase_and_delivery_failure_returns_to_the_gate() {
     let mut a = agent(1_000_000);
     let _ = a.handle(AgentEvent::Start);
-    assert_eq!(a.handle(AgentEvent::Cancel), vec![Effect::Finish { end: End::Cancelled }]);
+    assert_eq!(
+        a.handle(AgentEvent::Cancel),
+        vec![Effect::Finish {
+            end: End::Cancelled
+        }]
+    );
     let mut b = agent(1_000_000);
     to_approval(&mut b);
     let _ = b.handle(AgentEvent::Approved);
-    let e = b.handle(AgentEvent::DeliveryFailed { error: "disk full".into() });
+    let e = b.handle(AgentEvent::DeliveryFailed {
+        error: "disk full".into(),
+    });
     assert_eq!(e.last(), Some(&Effect::AwaitApproval));
     assert_eq!(b.state(), AgentState::AwaitingApproval);
 }
@@ -408,10 +574,22 @@ fn unverified_steps_reach_the_evaluator_as_skipped() {
     let _ = reply(&mut a, &e, 0);
     let e = a.handle(skipped());
     let c = model_call(&e);
-    assert!(c.prompt.contains("execution: skipped (no server configured)"), "{}", c.prompt);
+    assert!(
+        c.prompt
+            .contains("execution: skipped (no server configured)"),
+        "{}",
+        c.prompt
+    );
     let e = reply(&mut a, &e, 0);
     assert_eq!(e, vec![Effect::AwaitApproval]);
-    assert_eq!(a.quality_score(), Some(7.0), "the offline evaluator caps unverified work at 7");
+    assert_eq!(
+        a.quality_score(),
+        Some(7.0),
+        "the offline evaluator caps unverified work at 7"
+    );
     let issues = &a.subtasks[0].evaluation.as_ref().unwrap().issues;
-    assert!(issues.iter().any(|i| i.contains("not verified")), "{issues:?}");
+    assert!(
+        issues.iter().any(|i| i.contains("not verified")),
+        "{issues:?}"
+    );
 }

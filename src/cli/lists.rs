@@ -1,0 +1,128 @@
+//! `ecca tasks` and `ecca clients`.
+
+use super::Setup;
+use crate::money::{format_usd, usd_to_micros};
+use crate::store::{ClientRecord, Store, WriteOp};
+
+pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), String> {
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    let tasks = store.tasks(limit).map_err(|e| e.0)?;
+    if json {
+        let out = serde_json::to_string_pretty(&tasks).map_err(|e| e.to_string())?;
+        println!("{out}");
+        return Ok(());
+    }
+    if tasks.is_empty() {
+        println!(
+            "no tasks yet; start one with: ecca run --task \"Write a Python hello world\" --dry-run"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<8} {:<10} {:<18} {:>5} {:>7} {:>14}  {}",
+        "TASK", "CLIENT", "STATUS", "ITER", "SCORE", "COST", "TITLE"
+    );
+    for t in tasks {
+        let simulated = if t.model_mode == "offline" { "*" } else { " " };
+        println!(
+            "{:<8} {:<10} {:<18} {:>5} {:>7} {:>13}{simulated}  {}",
+            t.id,
+            truncate(&t.client_id, 10),
+            t.status.as_str(),
+            t.iterations,
+            t.quality_score
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            format_usd(t.cost_micros),
+            truncate(&t.title, 60)
+        );
+    }
+    println!("* simulated cost: the offline model made no real calls");
+    Ok(())
+}
+
+pub(super) fn clients(setup: &Setup, json: bool) -> Result<(), String> {
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    let month = crate::time::current_month();
+    let clients = store.clients_with_spend(&month).map_err(|e| e.0)?;
+    if json {
+        let out = serde_json::to_string_pretty(&clients).map_err(|e| e.to_string())?;
+        println!("{out}");
+        return Ok(());
+    }
+    if clients.is_empty() {
+        println!(
+            "no clients yet; add one with: ecca clients add acme --name \"Acme Ltd\" --budget-usd 2000"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<24} {:>14} {:>14} {:>6}  {month}",
+        "CLIENT", "NAME", "SPENT", "BUDGET", "USED"
+    );
+    for c in clients {
+        let used = if c.client.monthly_budget_micros > 0 {
+            format!(
+                "{:.0}%",
+                c.spent_micros as f64 * 100.0 / c.client.monthly_budget_micros as f64
+            )
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<12} {:<24} {:>14} {:>14} {:>6}",
+            truncate(&c.client.id, 12),
+            truncate(&c.client.name, 24),
+            format_usd(c.spent_micros),
+            format_usd(c.client.monthly_budget_micros),
+            used
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn add_client(
+    setup: &Setup,
+    id: &str,
+    name: &str,
+    budget_usd: f64,
+) -> Result<(), String> {
+    let budget = usd_to_micros(budget_usd).map_err(|e| format!("--budget-usd: {e}"))?;
+    crate::supervisor::validate_client(id, name, budget).map_err(|e| e.0)?;
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    let existing = store.client(id).map_err(|e| e.0)?;
+    let created_at = existing
+        .as_ref()
+        .map(|c| c.created_at)
+        .unwrap_or_else(crate::time::now_ms);
+    store
+        .write(vec![WriteOp::InsertClient(ClientRecord {
+            id: id.into(),
+            name: name.trim().into(),
+            monthly_budget_micros: budget,
+            repo_url: None,
+            created_at,
+        })])
+        .await
+        .map_err(|e| e.0)?;
+    println!(
+        "{} client {id} ({}) with a monthly budget of {}",
+        if existing.is_some() {
+            "updated"
+        } else {
+            "added"
+        },
+        name.trim(),
+        format_usd(budget)
+    );
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

@@ -1,0 +1,337 @@
+//! `ecca run` and the decisions (`approve`, `revise`, `reject`, `resume`, `retry`,
+//! `cancel`): each starts an in-process supervisor, follows the run on the event bus and
+//! prints where it ended.
+
+use super::Setup;
+use crate::config::ProviderKind;
+use crate::domain::TaskStatus;
+use crate::engine::fsm::Agent;
+use crate::money::{format_usd, usd_to_micros};
+use crate::store::{Store, TaskRecord};
+use crate::supervisor::{
+    Command, Delivery, Event, NewTask, Reply, Subscription, Supervisor, SupervisorOptions,
+};
+use serde_json::json;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// What to build, in one line.
+    #[arg(long)]
+    pub task: String,
+    /// More detail; bullet lines (`- …`) become separate subtasks.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// The client the work is for (default: `default`, created on first use).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// python, typescript, javascript, react-native or bash.
+    #[arg(long, default_value = "python")]
+    pub stack: String,
+    /// This task's budget in US dollars (default: budgets.task_usd from the config).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<f64>,
+    /// Use the offline simulated model and deliver nothing outside the data dir.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Approve the deliverable as soon as it is ready.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+const DEFAULT_CLIENT: &str = "default";
+
+pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let provider = if args.dry_run {
+        ProviderKind::Offline
+    } else {
+        setup.config.resolve_provider(&env)
+    };
+    if !args.dry_run
+        && setup.config.models.provider == ProviderKind::Auto
+        && provider == ProviderKind::Offline
+    {
+        return Err(
+            "no model key is configured; set ANTHROPIC_API_KEY (or OPENAI_API_KEY), or pass --dry-run to use the offline simulated model"
+                .into(),
+        );
+    }
+    let budget_micros = args
+        .budget_usd
+        .map(usd_to_micros)
+        .transpose()
+        .map_err(|e| format!("--budget-usd: {e}"))?;
+    let client_id = args.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
+    let task = NewTask {
+        client_id: client_id.clone(),
+        title: args.task.clone(),
+        description: args.description.clone(),
+        stack: args.stack.clone(),
+        source: "manual".into(),
+        agent_kind: "builtin".into(),
+        budget_micros,
+        provider: Some(provider),
+    };
+    // Everything is checked before the store changes.
+    crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    let client_missing = store.client(&client_id).map_err(|e| e.0)?.is_none();
+    if client_missing && client_id != DEFAULT_CLIENT {
+        crate::supervisor::validate_task(&store, &task).map_err(|e| e.0)?;
+    }
+    preflight(setup, provider).await?;
+
+    let sup = start(setup, store).await?;
+    if client_missing {
+        let budget = setup.config.default_client_budget_micros();
+        sup.execute(Command::UpsertClient {
+            id: client_id.clone(),
+            name: "Default client".into(),
+            monthly_budget_micros: budget,
+        })
+        .await
+        .map_err(|e| e.0)?;
+    }
+    let progress = follow(sup.subscribe(), args.json);
+    let reply = sup
+        .execute(Command::StartTask { task })
+        .await
+        .map_err(|e| e.0)?;
+    let Reply::TaskStarted { task_id, .. } = reply else {
+        return Err("the supervisor did not start the task".into());
+    };
+    let mut settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
+    if args.auto_approve && settled.status == TaskStatus::AwaitingApproval {
+        sup.execute(Command::Approve {
+            task_id: task_id.clone(),
+        })
+        .await
+        .map_err(|e| e.0)?;
+        settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
+    }
+    progress.abort();
+    report(&sup, &settled, args.json)
+}
+
+/// Which decision a command carries.
+pub(super) enum Decision {
+    Approve,
+    Revise,
+    Reject,
+    Resume,
+    Retry,
+    Cancel,
+}
+
+pub(super) async fn decide(
+    setup: &Setup,
+    decision: Decision,
+    task_id: &str,
+    note: String,
+) -> Result<(), String> {
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    if store.task(task_id).map_err(|e| e.0)?.is_none() {
+        return Err(format!(
+            "task {task_id} does not exist; `ecca tasks` lists the tasks"
+        ));
+    }
+    let sup = start(setup, store).await?;
+    let progress = follow(sup.subscribe(), false);
+    let task_id = task_id.to_string();
+    let command = match decision {
+        Decision::Approve => Command::Approve {
+            task_id: task_id.clone(),
+        },
+        Decision::Revise => Command::Revise {
+            task_id: task_id.clone(),
+            note,
+        },
+        Decision::Reject => Command::Reject {
+            task_id: task_id.clone(),
+            note,
+        },
+        Decision::Resume => Command::Resume {
+            task_id: task_id.clone(),
+        },
+        Decision::Retry => Command::Retry {
+            task_id: task_id.clone(),
+        },
+        Decision::Cancel => Command::Cancel {
+            task_id: task_id.clone(),
+        },
+    };
+    sup.execute(command).await.map_err(|e| e.0)?;
+    let settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
+    progress.abort();
+    report(&sup, &settled, false)
+}
+
+async fn start(setup: &Setup, store: Store) -> Result<Supervisor, String> {
+    let mut options = SupervisorOptions::new(setup.data_dir.clone(), setup.config.clone());
+    options.store = Some(store);
+    let sup = Supervisor::start(options).await.map_err(|e| e.0)?;
+    tracing::info!(tools = %sup.tools_description(), "supervisor started");
+    Ok(sup)
+}
+
+/// Refuses an endpoint that does not answer before a task is stored against it.
+async fn preflight(setup: &Setup, provider: ProviderKind) -> Result<(), String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let endpoint = match provider {
+        ProviderKind::Anthropic => setup.config.providers.anthropic(&env),
+        ProviderKind::Openai => setup.config.providers.openai(&env),
+        _ => return Ok(()),
+    };
+    crate::llm::preflight(provider.as_str(), &endpoint.base_url)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Prints the run's progress to stderr as it happens.
+fn follow(mut sub: Subscription, quiet: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(delivery) = sub.next().await {
+            let event = match delivery {
+                Delivery::Event(e) => e,
+                Delivery::Lagged { missed } => {
+                    eprintln!("(progress display fell behind; {missed} updates not shown)");
+                    continue;
+                }
+            };
+            if quiet {
+                continue;
+            }
+            if let Some(line) = progress_line(&event) {
+                eprintln!("{line}");
+            }
+        }
+    })
+}
+
+fn progress_line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::TaskCreated {
+            task_id,
+            client_id,
+            title,
+            stack,
+        } => format!("{task_id} created for {client_id} ({stack}): {title}"),
+        Event::StateChanged {
+            task_id,
+            state,
+            step,
+            ..
+        } => format!("{task_id} {} · {step}", state.as_str()),
+        Event::CostRecorded {
+            task_id,
+            model,
+            simulated,
+            usage,
+            cost_micros,
+            task_total_micros,
+            ..
+        } => format!(
+            "{task_id}   {model}{}: {} tokens, {} (task {})",
+            if *simulated { " [simulated]" } else { "" },
+            usage.total(),
+            format_usd(*cost_micros),
+            format_usd(*task_total_micros)
+        ),
+        Event::ToolFinished {
+            task_id,
+            step,
+            summary,
+            ..
+        } => format!("{task_id}   {step}: {summary}"),
+        Event::Note { task_id, text, .. } => format!("{task_id}   note: {text}"),
+        Event::Paused {
+            task_id, reason, ..
+        } => format!("{task_id} paused: {reason}"),
+        Event::Delivered { task_id, url } => format!("{task_id} delivered to {url}"),
+        Event::Recovered { interrupted } => format!(
+            "{interrupted} run(s) were interrupted when ecca last stopped; `ecca resume ID` continues one"
+        ),
+        _ => return None,
+    })
+}
+
+/// Prints where a task ended and turns an unhappy end into an error.
+fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), String> {
+    let run = sup.store().latest_run(&task.id).map_err(|e| e.0)?;
+    let agent: Option<Agent> = run
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.fsm_state).ok());
+    let simulated = task.model_mode == "offline";
+    if as_json {
+        let states: Vec<&str> = agent
+            .as_ref()
+            .map(|a| a.visited.iter().map(|s| s.as_str()).collect())
+            .unwrap_or_default();
+        let doc = json!({
+            "task_id": task.id,
+            "run_id": run.as_ref().map(|r| r.id.clone()),
+            "client_id": task.client_id,
+            "status": task.status.as_str(),
+            "status_reason": task.status_reason,
+            "iterations": task.iterations,
+            "quality_score": task.quality_score,
+            "tokens_used": task.tokens_used,
+            "cost_micros": task.cost_micros,
+            "cost_usd": format_usd(task.cost_micros),
+            "model_calls": task.model_calls,
+            "provider": task.model_mode,
+            "simulated": simulated,
+            "states": states,
+            "skipped": agent.as_ref().map(|a| a.skipped.clone()).unwrap_or_default(),
+            "deliverable": task.deliverable_url,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} {}: {} iteration(s), score {}, {} tokens, {}{} over {} model call(s)",
+            task.id,
+            task.status,
+            task.iterations,
+            task.quality_score
+                .map(|s| format!("{s:.1}/10"))
+                .unwrap_or_else(|| "-".into()),
+            task.tokens_used,
+            format_usd(task.cost_micros),
+            if simulated { " simulated" } else { "" },
+            task.model_calls
+        );
+        if let Some(a) = &agent {
+            for s in &a.skipped {
+                println!("  not verified: {s}");
+            }
+        }
+        match task.status {
+            TaskStatus::AwaitingApproval => println!(
+                "  awaiting approval: `ecca approve {0}`, `ecca revise {0} --note TEXT` or `ecca reject {0} --note TEXT`",
+                task.id
+            ),
+            TaskStatus::Delivered => println!(
+                "  deliverable: {}",
+                task.deliverable_url.as_deref().unwrap_or("-")
+            ),
+            _ => {}
+        }
+    }
+    match task.status {
+        TaskStatus::Failed | TaskStatus::Paused | TaskStatus::Interrupted => Err(format!(
+            "task {} {}: {}",
+            task.id,
+            task.status,
+            task.status_reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,190 @@
+//! The one contract between the supervisor and its frontends: [`Command`] in, [`Event`]
+//! out. Both are plain serialisable data, so the same contract can run in-process today and
+//! over a local socket later (`ecca serve`) without change.
+
+use crate::config::ProviderKind;
+use crate::engine::fsm::AgentState;
+use crate::money::{Micros, Usage};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A task to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    pub client_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub stack: String,
+    /// `manual`, `upwork`, `batch` or `schedule`.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// `builtin` (the only one that runs today), `claude-code`, `codex`, `aider`.
+    #[serde(default = "default_agent")]
+    pub agent_kind: String,
+    /// The task's cap; the config's default when absent.
+    #[serde(default)]
+    pub budget_micros: Option<Micros>,
+    /// The model backend; the configured one (`auto` resolved) when absent. `offline` for a
+    /// dry run.
+    #[serde(default)]
+    pub provider: Option<ProviderKind>,
+}
+
+fn default_source() -> String {
+    "manual".into()
+}
+
+fn default_agent() -> String {
+    "builtin".into()
+}
+
+/// What a frontend asks of the supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Creates or updates a client.
+    UpsertClient {
+        id: String,
+        name: String,
+        monthly_budget_micros: Micros,
+    },
+    /// Creates a task and queues its first run.
+    StartTask { task: NewTask },
+    /// Delivers a deliverable that awaits approval.
+    Approve { task_id: String },
+    /// Sends a deliverable back to coding with the operator's note.
+    Revise { task_id: String, note: String },
+    /// Ends the task without delivering; the note says why.
+    Reject { task_id: String, note: String },
+    /// Stops a task that has not ended.
+    Cancel { task_id: String },
+    /// Starts a fresh attempt of a task that failed, was rejected or cancelled.
+    Retry { task_id: String },
+    /// Continues an interrupted or paused run from its last checkpoint.
+    Resume { task_id: String },
+}
+
+/// The supervisor's answer to a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Done,
+    TaskStarted { task_id: String, run_id: String },
+}
+
+/// What the supervisor tells every subscriber. Variants only grow; frontends ignore what
+/// they do not know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A task was created.
+    TaskCreated {
+        task_id: String,
+        client_id: String,
+        title: String,
+        stack: String,
+    },
+    /// An attempt of a task began (or resumed) working.
+    RunStarted {
+        task_id: String,
+        run_id: String,
+        attempt: i64,
+        resumed: bool,
+    },
+    /// The agent moved to another state or step.
+    StateChanged {
+        task_id: String,
+        run_id: String,
+        state: AgentState,
+        step: String,
+        iteration: u32,
+    },
+    /// A model call began.
+    ModelStarted {
+        task_id: String,
+        run_id: String,
+        purpose: String,
+        provider: String,
+        model: String,
+        simulated: bool,
+    },
+    /// Streamed model output, as it arrives.
+    ModelDelta { run_id: String, text: Arc<str> },
+    /// A model call was priced and recorded.
+    CostRecorded {
+        task_id: String,
+        run_id: String,
+        client_id: String,
+        model: String,
+        simulated: bool,
+        usage: Usage,
+        cost_micros: Micros,
+        task_total_micros: Micros,
+        client_month_micros: Micros,
+    },
+    /// A tool step finished: `ok`, `skipped` or `failed`, with a one-line summary.
+    ToolFinished {
+        task_id: String,
+        run_id: String,
+        step: String,
+        outcome: String,
+        summary: String,
+    },
+    /// A line for the run's timeline.
+    Note {
+        task_id: String,
+        run_id: String,
+        text: String,
+    },
+    /// The deliverable waits for the operator.
+    AwaitingApproval {
+        task_id: String,
+        run_id: String,
+        quality_score: Option<f64>,
+    },
+    /// An operator's decision was recorded.
+    DecisionRecorded {
+        task_id: String,
+        decision: String,
+        note: String,
+    },
+    /// The deliverable was handed over.
+    Delivered { task_id: String, url: String },
+    /// The run stopped until resumed (a budget); `reason` is for the operator.
+    Paused {
+        task_id: String,
+        run_id: String,
+        reason: String,
+    },
+    /// The run ended: `delivered`, `failed`, `rejected` or `cancelled`.
+    RunFinished {
+        task_id: String,
+        run_id: String,
+        status: String,
+        reason: Option<String>,
+    },
+    /// Runs that were in flight when ecca last stopped, now `interrupted`.
+    Recovered { interrupted: usize },
+}
+
+impl Event {
+    /// The task an event is about, when it is about one.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Event::TaskCreated { task_id, .. }
+            | Event::RunStarted { task_id, .. }
+            | Event::StateChanged { task_id, .. }
+            | Event::ModelStarted { task_id, .. }
+            | Event::CostRecorded { task_id, .. }
+            | Event::ToolFinished { task_id, .. }
+            | Event::Note { task_id, .. }
+            | Event::AwaitingApproval { task_id, .. }
+            | Event::DecisionRecorded { task_id, .. }
+            | Event::Delivered { task_id, .. }
+            | Event::Paused { task_id, .. }
+            | Event::RunFinished { task_id, .. } => Some(task_id),
+            Event::ModelDelta { .. } | Event::Recovered { .. } => None,
+        }
+    }
+}

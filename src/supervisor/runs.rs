@@ -1,0 +1,379 @@
+//! Starting, deciding on, cancelling, retrying and resuming runs.
+
+use super::{Event, NewTask, Reply, Supervisor, SupervisorError, expect_status};
+use crate::domain::TaskStatus;
+use crate::engine::driver::{Kick, KickStart, RunContext, RunExit, drive};
+use crate::engine::fsm::{Agent, AgentEvent, Limits, Phase};
+use crate::engine::prompts::TaskBrief;
+use crate::ledger::CallScope;
+use crate::store::{RunRecord, TaskRecord, WriteOp};
+use tokio_util::sync::CancellationToken;
+
+impl Supervisor {
+    pub(super) async fn start_task(&self, task: NewTask) -> Result<Reply, SupervisorError> {
+        self.validate_task(&task)?;
+        let mode = task.provider.unwrap_or_else(|| self.default_provider());
+        let mode = if mode == crate::config::ProviderKind::Auto {
+            self.default_provider()
+        } else {
+            mode
+        };
+        // Builds the provider first: a missing key is refused before anything is stored.
+        self.router(mode.as_str())?;
+        let n = self
+            .inner
+            .next_task
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let now = crate::time::now_ms();
+        let budget = task
+            .budget_micros
+            .unwrap_or_else(|| self.inner.config.task_budget_micros());
+        let record = TaskRecord {
+            id: format!("T-{n:04}"),
+            client_id: task.client_id.clone(),
+            title: task.title.trim().to_string(),
+            description: task.description.clone(),
+            stack: task.stack.clone(),
+            source: task.source.clone(),
+            agent_kind: task.agent_kind.clone(),
+            model_mode: mode.as_str().into(),
+            status: TaskStatus::Pending,
+            status_reason: None,
+            budget_micros: budget,
+            deliverable_url: None,
+            iterations: 0,
+            quality_score: None,
+            tokens_used: 0,
+            cost_micros: 0,
+            model_calls: 0,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        let agent = self.new_agent(&record);
+        let run = new_run(&record, 1, &agent);
+        self.inner
+            .store
+            .write(vec![
+                WriteOp::InsertTask(record.clone()),
+                WriteOp::InsertRun(run.clone()),
+            ])
+            .await?;
+        self.inner.bus.publish(Event::TaskCreated {
+            task_id: record.id.clone(),
+            client_id: record.client_id.clone(),
+            title: record.title.clone(),
+            stack: record.stack.clone(),
+        });
+        self.spawn_run(
+            record.clone(),
+            run.id.clone(),
+            1,
+            agent,
+            Kick {
+                start: KickStart::Event(AgentEvent::Start),
+                with: vec![],
+            },
+            false,
+        )?;
+        Ok(Reply::TaskStarted {
+            task_id: record.id,
+            run_id: run.id,
+        })
+    }
+
+    fn new_agent(&self, task: &TaskRecord) -> Agent {
+        Agent::new(
+            TaskBrief {
+                client_id: task.client_id.clone(),
+                title: task.title.clone(),
+                description: task.description.clone(),
+                stack: task.stack.clone(),
+            },
+            Limits::from_config(&self.inner.config, task.budget_micros),
+        )
+    }
+
+    pub(super) async fn decide(
+        &self,
+        task_id: &str,
+        decision: &str,
+        note: String,
+    ) -> Result<Reply, SupervisorError> {
+        let task = self.task_or_error(task_id)?;
+        let action = match decision {
+            "approve" => "approved",
+            "revise" => "sent back for revision",
+            _ => "rejected",
+        };
+        expect_status(&task, &[TaskStatus::AwaitingApproval], action)?;
+        let note = note.trim().to_string();
+        if decision != "approve" && note.is_empty() {
+            return Err(SupervisorError(format!(
+                "a {decision} needs a note saying {}; pass --note TEXT",
+                if decision == "revise" {
+                    "what to change"
+                } else {
+                    "why"
+                }
+            )));
+        }
+        let (run, agent) = self.checkpoint(&task)?;
+        let event = match decision {
+            "approve" => AgentEvent::Approved,
+            "revise" => AgentEvent::Revised { note: note.clone() },
+            _ => AgentEvent::Rejected { note: note.clone() },
+        };
+        let record = WriteOp::Approval {
+            task_id: task.id.clone(),
+            run_id: run.id.clone(),
+            decision: decision.into(),
+            note: note.clone(),
+            at: crate::time::now_ms(),
+        };
+        self.inner.bus.publish(Event::DecisionRecorded {
+            task_id: task.id.clone(),
+            decision: decision.into(),
+            note,
+        });
+        self.spawn_run(
+            task,
+            run.id,
+            run.attempt,
+            agent,
+            Kick {
+                start: KickStart::Event(event),
+                with: vec![record],
+            },
+            true,
+        )?;
+        Ok(Reply::Done)
+    }
+
+    pub(super) async fn cancel(&self, task_id: &str) -> Result<Reply, SupervisorError> {
+        if let Some(token) = self
+            .inner
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(task_id).cloned())
+        {
+            token.cancel();
+            return Ok(Reply::Done);
+        }
+        let task = self.task_or_error(task_id)?;
+        expect_status(
+            &task,
+            &[
+                TaskStatus::AwaitingApproval,
+                TaskStatus::Paused,
+                TaskStatus::Interrupted,
+                TaskStatus::Pending,
+            ],
+            "cancelled",
+        )?;
+        let (run, agent) = self.checkpoint(&task)?;
+        self.spawn_run(
+            task,
+            run.id,
+            run.attempt,
+            agent,
+            Kick {
+                start: KickStart::Event(AgentEvent::Cancel),
+                with: vec![],
+            },
+            true,
+        )?;
+        Ok(Reply::Done)
+    }
+
+    pub(super) async fn retry(&self, task_id: &str) -> Result<Reply, SupervisorError> {
+        let task = self.task_or_error(task_id)?;
+        expect_status(
+            &task,
+            &[
+                TaskStatus::Failed,
+                TaskStatus::Rejected,
+                TaskStatus::Cancelled,
+            ],
+            "retried",
+        )?;
+        let attempt = self
+            .inner
+            .store
+            .latest_run(task_id)?
+            .map(|r| r.attempt)
+            .unwrap_or(0)
+            + 1;
+        let agent = self.new_agent(&task);
+        let run = new_run(&task, attempt, &agent);
+        self.inner
+            .store
+            .write(vec![WriteOp::InsertRun(run.clone())])
+            .await?;
+        self.spawn_run(
+            task,
+            run.id.clone(),
+            attempt,
+            agent,
+            Kick {
+                start: KickStart::Event(AgentEvent::Start),
+                with: vec![],
+            },
+            false,
+        )?;
+        Ok(Reply::TaskStarted {
+            task_id: task_id.into(),
+            run_id: run.id,
+        })
+    }
+
+    pub(super) async fn resume(&self, task_id: &str) -> Result<Reply, SupervisorError> {
+        let task = self.task_or_error(task_id)?;
+        expect_status(
+            &task,
+            &[TaskStatus::Interrupted, TaskStatus::Paused],
+            "resumed",
+        )?;
+        let (run, agent) = self.checkpoint(&task)?;
+        self.inner.ledger.refresh_client(&task.client_id);
+        let start = match &agent.phase {
+            Phase::Pending => KickStart::Event(AgentEvent::Start),
+            Phase::Paused { .. } => KickStart::Event(AgentEvent::Resume),
+            _ => KickStart::Effects(agent.resume_effects()),
+        };
+        let note = WriteOp::Event {
+            run_id: run.id.clone(),
+            at: crate::time::now_ms(),
+            kind: "resumed".into(),
+            payload: serde_json::json!({"from": task.status.as_str()}).to_string(),
+        };
+        self.spawn_run(
+            task,
+            run.id,
+            run.attempt,
+            agent,
+            Kick {
+                start,
+                with: vec![note],
+            },
+            true,
+        )?;
+        Ok(Reply::Done)
+    }
+
+    /// The latest run of a task and its machine, restored from the checkpoint.
+    fn checkpoint(&self, task: &TaskRecord) -> Result<(RunRecord, Agent), SupervisorError> {
+        let run = self.inner.store.latest_run(&task.id)?.ok_or_else(|| {
+            SupervisorError(format!(
+                "task {} has no run to continue; `ecca retry {}` starts one",
+                task.id, task.id
+            ))
+        })?;
+        let agent: Agent = serde_json::from_str(&run.fsm_state).map_err(|e| {
+            SupervisorError(format!(
+                "the checkpoint of run {} cannot be read ({e}); `ecca retry {}` starts a fresh attempt",
+                run.id, task.id
+            ))
+        })?;
+        Ok((run, agent))
+    }
+
+    /// Runs a drive in the background under the concurrency limit.
+    fn spawn_run(
+        &self,
+        task: TaskRecord,
+        run_id: String,
+        attempt: i64,
+        mut agent: Agent,
+        kick: Kick,
+        resumed: bool,
+    ) -> Result<(), SupervisorError> {
+        let router = self.router(&task.model_mode)?;
+        let cancel = CancellationToken::new();
+        {
+            let mut active =
+                self.inner.active.lock().map_err(|_| {
+                    SupervisorError("the run table is unusable; restart ecca".into())
+                })?;
+            if active.contains_key(&task.id) {
+                return Err(SupervisorError(format!(
+                    "task {} is already working; wait for it or cancel it",
+                    task.id
+                )));
+            }
+            active.insert(task.id.clone(), cancel.clone());
+        }
+        let sup = self.clone();
+        tokio::spawn(async move {
+            let inner = &sup.inner;
+            let permit = tokio::select! {
+                p = inner.slots.clone().acquire_owned() => p.ok(),
+                _ = cancel.cancelled() => None,
+            };
+            let kick = if permit.is_none() {
+                Kick {
+                    start: KickStart::Event(AgentEvent::Cancel),
+                    with: kick.with,
+                }
+            } else {
+                kick
+            };
+            inner.bus.publish(Event::RunStarted {
+                task_id: task.id.clone(),
+                run_id: run_id.clone(),
+                attempt,
+                resumed,
+            });
+            let ctx = RunContext {
+                scope: CallScope {
+                    client_id: task.client_id.clone(),
+                    task_id: task.id.clone(),
+                    run_id: run_id.clone(),
+                },
+                task_title: task.title.clone(),
+                store: inner.store.clone(),
+                ledger: inner.ledger.clone(),
+                models: router,
+                tools: inner.tools.clone(),
+                bus: inner.bus.clone(),
+                cancel,
+                data_dir: inner.data_dir.clone(),
+            };
+            let exit = drive(&ctx, &mut agent, kick).await;
+            drop(permit);
+            if let RunExit::StoreFailed(why) = &exit {
+                tracing::error!(task = %task.id, "run stopped: {why}");
+                inner.bus.publish(Event::Note {
+                    task_id: task.id.clone(),
+                    run_id: run_id.clone(),
+                    text: format!("run stopped: {why}"),
+                });
+            }
+            if let Ok(mut active) = inner.active.lock() {
+                active.remove(&task.id);
+            }
+            inner.run_exited.notify_waiters();
+        });
+        Ok(())
+    }
+}
+
+fn new_run(task: &TaskRecord, attempt: i64, agent: &Agent) -> RunRecord {
+    let now = crate::time::now_ms();
+    RunRecord {
+        id: format!("{}/r{attempt}", task.id),
+        task_id: task.id.clone(),
+        attempt,
+        status: TaskStatus::Pending,
+        agent_state: agent.state().as_str().into(),
+        fsm_state: serde_json::to_string(agent).unwrap_or_else(|_| "{}".into()),
+        tokens_used: 0,
+        cost_micros: 0,
+        model_calls: 0,
+        owner_pid: Some(std::process::id() as i64),
+        started_at: now,
+        updated_at: now,
+        finished_at: None,
+    }
+}
