@@ -1,0 +1,356 @@
+//! The real providers against a local server that speaks their streaming wire formats.
+
+mod common;
+
+use common::{MockLlm, Scripted, anthropic_event, anthropic_stream, openai_stream};
+use ecca::config::Endpoint;
+use ecca::llm::{AnthropicProvider, LlmError, ModelRequest, OpenAiProvider, Purpose, complete};
+use ecca::money::Usage;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn endpoint(url: &str, retries: u32) -> Endpoint {
+    Endpoint {
+        base_url: url.into(),
+        api_key_env: "TEST_KEY".into(),
+        max_retries: retries,
+        timeout_secs: 10,
+    }
+}
+
+fn request() -> ModelRequest {
+    ModelRequest {
+        model: "claude-sonnet-4-5".into(),
+        purpose: Purpose::Write,
+        system: "You write code.".into(),
+        prompt: "Write a Python hello world".into(),
+        max_tokens: 512,
+    }
+}
+
+fn anthropic(url: &str, retries: u32) -> AnthropicProvider {
+    ecca::install_tls_provider();
+    AnthropicProvider::new(endpoint(url, retries), "sk-ant-test-1234".into())
+}
+
+fn openai(url: &str, retries: u32) -> OpenAiProvider {
+    ecca::install_tls_provider();
+    OpenAiProvider::new(
+        endpoint(&format!("{url}/v1"), retries),
+        Some("sk-oa-test-5678".into()),
+    )
+}
+
+#[tokio::test]
+async fn anthropic_streams_text_and_reports_all_four_token_counts() {
+    let server = MockLlm::start(
+        vec![Scripted::sse(anthropic_stream(
+            "print('hi')\nprint('there')\n",
+            25,
+            12,
+            10,
+            5,
+        ))],
+        None,
+    )
+    .await;
+    let provider = anthropic(&server.url, 0);
+    let mut deltas = Vec::new();
+    let c = complete(&provider, &request(), |t| deltas.push(t.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(c.text, "print('hi')\nprint('there')\n");
+    assert_eq!(
+        deltas,
+        ["print('hi')\n", "print('there')\n"],
+        "text arrives as it streams"
+    );
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 25,
+            output_tokens: 12,
+            cache_write_tokens: 10,
+            cache_read_tokens: 5
+        }
+    );
+    assert_eq!(c.stop_reason.as_deref(), Some("end_turn"));
+    let req = &server.requests.lock().unwrap()[0];
+    assert_eq!(req.headers["x-api-key"], "sk-ant-test-1234");
+    assert_eq!(req.headers["anthropic-version"], "2023-06-01");
+    assert_eq!(req.body["stream"], true);
+    assert_eq!(req.body["model"], "claude-sonnet-4-5");
+    assert_eq!(req.body["max_tokens"], 512);
+    assert_eq!(req.body["system"], "You write code.");
+    assert_eq!(
+        req.body["messages"][0]["content"],
+        "Write a Python hello world"
+    );
+}
+
+#[tokio::test]
+async fn anthropic_429_waits_for_retry_after_then_succeeds() {
+    let mut limited = Scripted::status(
+        429,
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+    );
+    limited.headers.push(("retry-after", "1".into()));
+    let server = MockLlm::start(
+        vec![limited, Scripted::sse(anthropic_stream("ok\n", 3, 2, 0, 0))],
+        None,
+    )
+    .await;
+    let provider = anthropic(&server.url, 3);
+    let started = Instant::now();
+    let c = complete(&provider, &request(), |_| {}).await.unwrap();
+    assert_eq!(c.text, "ok\n");
+    let reqs = server.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 2);
+    let waited = reqs[1].at.duration_since(reqs[0].at);
+    assert!(
+        waited >= Duration::from_millis(950),
+        "honoured retry-after: waited {waited:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn anthropic_overloaded_529_backs_off_and_gives_up_after_the_retries() {
+    let overloaded = || {
+        Scripted::status(
+            529,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+    };
+    let server = MockLlm::start(vec![overloaded(), overloaded(), overloaded()], None).await;
+    let provider = anthropic(&server.url, 2);
+    let err = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        err.error,
+        LlmError::Exhausted {
+            provider: "anthropic".into(),
+            attempts: 3,
+            status: 529
+        }
+    );
+    assert!(err.error.to_string().contains("try again later"));
+    let reqs = server.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 3);
+    assert!(
+        reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(450),
+        "backoff before the first retry"
+    );
+    assert!(
+        reqs[2].at.duration_since(reqs[1].at) >= Duration::from_millis(950),
+        "backoff doubles"
+    );
+}
+
+#[tokio::test]
+async fn anthropic_stream_cut_mid_message_keeps_the_usage_seen() {
+    let mut events = anthropic_stream("partial answer that goes on\n", 40, 99, 0, 0);
+    events.truncate(4); // message_start, block start, ping, first delta
+    let server = MockLlm::start(
+        vec![Scripted {
+            abort: true,
+            ..Scripted::sse(events)
+        }],
+        None,
+    )
+    .await;
+    let provider = anthropic(&server.url, 0);
+    let err = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        err.error,
+        LlmError::Cut {
+            provider: "anthropic".into()
+        }
+    );
+    assert_eq!(
+        err.usage.input_tokens, 40,
+        "input tokens from message_start are charged"
+    );
+    assert!(
+        err.usage.output_tokens >= 7,
+        "output already streamed is charged: {:?}",
+        err.usage
+    );
+}
+
+#[tokio::test]
+async fn anthropic_stream_ending_without_message_stop_is_a_cut() {
+    let mut events = anthropic_stream("abc\n", 5, 3, 0, 0);
+    events.pop();
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let err = complete(&anthropic(&server.url, 0), &request(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error,
+        LlmError::Cut {
+            provider: "anthropic".into()
+        }
+    );
+    assert_eq!(err.usage.output_tokens, 3);
+}
+
+#[tokio::test]
+async fn anthropic_malformed_event_is_an_error_that_names_it() {
+    let mut events = anthropic_stream("abc\n", 5, 3, 0, 0);
+    events.insert(
+        3,
+        "event: content_block_delta\ndata: {not json\n\n".to_string(),
+    );
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let err = complete(&anthropic(&server.url, 0), &request(), |_| {})
+        .await
+        .unwrap_err();
+    match &err.error {
+        LlmError::Malformed { provider, detail } => {
+            assert_eq!(provider, "anthropic");
+            assert!(detail.contains("content_block_delta"), "{detail}");
+        }
+        other => panic!("expected malformed, got {other:?}"),
+    }
+    assert_eq!(err.usage.input_tokens, 5);
+}
+
+#[tokio::test]
+async fn anthropic_error_event_and_http_errors_become_sentences() {
+    let mut events = anthropic_stream("abc\n", 5, 3, 0, 0);
+    events.truncate(2);
+    events.push(anthropic_event(
+        "error",
+        json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}),
+    ));
+    let server = MockLlm::start(
+        vec![
+            Scripted::sse(events),
+            Scripted::status(401, r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#),
+            Scripted::status(400, r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}}"#),
+        ],
+        None,
+    )
+    .await;
+    let provider = anthropic(&server.url, 0);
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        e.error,
+        LlmError::Provider {
+            provider: "anthropic".into(),
+            message: "Overloaded".into()
+        }
+    );
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        e.error.to_string(),
+        "anthropic refused the key (HTTP 401); set a valid key in TEST_KEY"
+    );
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        e.error.to_string(),
+        "anthropic answered HTTP 400: max_tokens: too large"
+    );
+}
+
+#[tokio::test]
+async fn openai_streams_text_and_prices_cached_tokens_apart() {
+    let server = MockLlm::start(
+        vec![Scripted::sse(openai_stream("a\nb\n", 100, 20, 60))],
+        None,
+    )
+    .await;
+    let provider = openai(&server.url, 0);
+    let mut deltas = 0;
+    let c = complete(&provider, &request(), |_| deltas += 1)
+        .await
+        .unwrap();
+    assert_eq!(c.text, "a\nb\n");
+    assert_eq!(deltas, 2);
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 40,
+            output_tokens: 20,
+            cache_write_tokens: 0,
+            cache_read_tokens: 60
+        }
+    );
+    assert_eq!(c.stop_reason.as_deref(), Some("stop"));
+    let req = &server.requests.lock().unwrap()[0];
+    assert_eq!(req.headers["authorization"], "Bearer sk-oa-test-5678");
+    assert_eq!(req.body["stream_options"]["include_usage"], true);
+    assert_eq!(req.body["messages"][0]["role"], "system");
+    assert_eq!(
+        req.body["messages"][1]["content"],
+        "Write a Python hello world"
+    );
+}
+
+#[tokio::test]
+async fn openai_429_retry_after_cut_and_malformed() {
+    let mut limited = Scripted::status(
+        429,
+        r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
+    );
+    limited.headers.push(("retry-after", "1".into()));
+    let mut cut = openai_stream("never finished\n", 10, 5, 0);
+    cut.truncate(2);
+    let mut malformed = openai_stream("x\n", 10, 5, 0);
+    malformed.insert(1, "data: {\"choices\": [\n\n".to_string());
+    let server = MockLlm::start(
+        vec![
+            limited,
+            Scripted::sse(openai_stream("ok\n", 10, 5, 0)),
+            Scripted {
+                abort: true,
+                ..Scripted::sse(cut)
+            },
+            Scripted::sse(malformed),
+        ],
+        None,
+    )
+    .await;
+    let provider = openai(&server.url, 2);
+    let c = complete(&provider, &request(), |_| {}).await.unwrap();
+    assert_eq!((c.text.as_str(), c.usage.output_tokens), ("ok\n", 5));
+    {
+        let reqs = server.requests.lock().unwrap();
+        assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(950));
+    }
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(
+        e.error,
+        LlmError::Cut {
+            provider: "openai".into()
+        }
+    );
+    assert!(
+        e.usage.output_tokens >= 4,
+        "streamed text is charged: {:?}",
+        e.usage
+    );
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert!(
+        matches!(e.error, LlmError::Malformed { .. }),
+        "{:?}",
+        e.error
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_refused_in_one_sentence() {
+    // Port 9 on loopback: nothing listens there.
+    let err = ecca::llm::preflight("anthropic", "http://127.0.0.1:9")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("anthropic could not be reached at http://127.0.0.1:9"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("check the base URL and the network"),
+        "{text}"
+    );
+}
