@@ -236,10 +236,10 @@ impl Ledger {
         if let Some(c) = books.clients.get(client_id) {
             if c.book.reserved == 0 {
                 books.clients.remove(client_id);
-            } else if let Ok(Some(rec)) = self.store.client(client_id) {
-                if let Some(c) = books.clients.get_mut(client_id) {
-                    c.book.cap = rec.monthly_budget_micros;
-                }
+            } else if let Ok(Some(rec)) = self.store.client(client_id)
+                && let Some(c) = books.clients.get_mut(client_id)
+            {
+                c.book.cap = rec.monthly_budget_micros;
             }
         }
     }

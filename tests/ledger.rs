@@ -263,6 +263,9 @@ async fn a_task_budget_stops_the_run_before_the_call_that_would_pass_it() {
     assert_no_call_started_past(6_000, &rows(sup.store().path(), "acme"));
 }
 
+/// model, purpose, input, output, cache write, cache read, cost, simulated, provider
+type CostLogRow = (String, String, i64, i64, i64, i64, i64, bool, String);
+
 /// Which call the engine is making, from its system prompt.
 fn purpose_of(body: &serde_json::Value) -> Purpose {
     match body["system"].as_str().unwrap_or("") {
@@ -329,7 +332,7 @@ async fn a_run_on_anthropic_is_priced_exactly_from_the_reported_usage() {
     let mut stmt = conn
         .prepare("SELECT model, purpose, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_micros, simulated, provider FROM cost_log ORDER BY id")
         .unwrap();
-    let rows: Vec<(String, String, i64, i64, i64, i64, i64, bool, String)> = stmt
+    let rows: Vec<CostLogRow> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,

@@ -19,8 +19,8 @@ pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), Strin
         return Ok(());
     }
     println!(
-        "{:<8} {:<10} {:<18} {:>5} {:>7} {:>14}  {}",
-        "TASK", "CLIENT", "STATUS", "ITER", "SCORE", "COST", "TITLE"
+        "{:<8} {:<10} {:<18} {:>5} {:>7} {:>14}  TITLE",
+        "TASK", "CLIENT", "STATUS", "ITER", "SCORE", "COST"
     );
     for t in tasks {
         let simulated = if t.model_mode == "offline" { "*" } else { " " };

@@ -71,7 +71,7 @@ pub enum ClientsCommand {
         #[arg(long)]
         name: String,
         /// Monthly budget in US dollars.
-        #[arg(long, value_name = "USD")]
+        #[arg(long, value_name = "USD", allow_negative_numbers = true)]
         budget_usd: f64,
     },
     /// List clients with their month-to-date spend.

@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "python")]
     pub stack: String,
     /// This task's budget in US dollars (default: budgets.task_usd from the config).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget_usd: Option<f64>,
     /// Use the offline simulated model and deliver nothing outside the data dir.
     #[arg(long)]

@@ -11,10 +11,11 @@ fn is_transient(status: u16) -> bool {
 /// The wait before attempt `attempt + 1`: the server's `retry-after` when it gave one
 /// (capped at a minute), else 0.5 s doubling to at most 8 s.
 fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
-    if let Some(secs) = retry_after.and_then(|v| v.trim().parse::<f64>().ok()) {
-        if secs.is_finite() && secs >= 0.0 {
-            return Duration::from_secs_f64(secs.min(60.0));
-        }
+    if let Some(secs) = retry_after.and_then(|v| v.trim().parse::<f64>().ok())
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Duration::from_secs_f64(secs.min(60.0));
     }
     Duration::from_millis(500u64.saturating_mul(1 << attempt.min(4)))
 }

@@ -136,10 +136,10 @@ impl SseState {
             });
         }
         if let Some(choice) = v.pointer("/choices/0") {
-            if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                if !text.is_empty() {
-                    self.pending.push_back(Chunk::Text(text.to_string()));
-                }
+            if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                self.pending.push_back(Chunk::Text(text.to_string()));
             }
             if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.stop_reason = Some(r.to_string());
