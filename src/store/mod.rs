@@ -7,7 +7,7 @@ mod records;
 mod writer;
 
 pub use records::{ClientRecord, ClientSpend, CostRow, CostTotals, RunRecord, TaskRecord};
-pub use writer::WriteOp;
+pub use writer::{WriteOp, insert_cost_row};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;

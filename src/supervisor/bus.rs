@@ -47,7 +47,8 @@ impl EventBus {
         }
     }
 
-    /// Events published but not yet received by the slowest subscriber.
+    /// Events published but not yet received by the slowest subscriber. It walks the ring
+    /// (O(capacity)): for flow control and diagnostics, not for every event.
     pub fn backlog(&self) -> usize {
         self.tx.len()
     }
