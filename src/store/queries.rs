@@ -175,20 +175,33 @@ impl Store {
 
     /// The highest task number handed out so far (`T-0042` → 42).
     pub fn max_task_number(&self) -> Result<u64, StoreError> {
-        let ids: Vec<String> = {
-            let conn = self.reader();
-            let mut stmt = conn
-                .prepare("SELECT id FROM code_tasks WHERE id LIKE 'T-%'")
-                .map_err(|e| StoreError::sql("reading task ids", e))?;
-            stmt.query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| StoreError::sql("reading task ids", e))?
-        };
-        Ok(ids
+        self.reader()
+            .query_row(
+                "SELECT COALESCE(MAX(CAST(SUBSTR(id, 3) AS INTEGER)), 0) FROM code_tasks WHERE id LIKE 'T-%'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| StoreError::sql("reading task ids", e))
+    }
+
+    /// How many tasks have one of `statuses`.
+    pub fn count_tasks_with(&self, statuses: &[TaskStatus]) -> Result<usize, StoreError> {
+        let list: Vec<String> = statuses
             .iter()
-            .filter_map(|id| id.strip_prefix("T-").and_then(|n| n.parse::<u64>().ok()))
-            .max()
-            .unwrap_or(0))
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        self.reader()
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM code_tasks WHERE status IN ({})",
+                    list.join(", ")
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(|e| StoreError::sql("counting tasks", e))
     }
 
     /// Sums over the cost log, optionally for one client or one task.
@@ -243,5 +256,67 @@ impl Store {
         stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| StoreError::sql("reading artifacts", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteOp;
+
+    fn task(id: &str, status: TaskStatus) -> TaskRecord {
+        TaskRecord {
+            id: id.into(),
+            client_id: "acme".into(),
+            title: "t".into(),
+            description: String::new(),
+            stack: "python".into(),
+            source: "manual".into(),
+            agent_kind: "builtin".into(),
+            model_mode: "offline".into(),
+            status,
+            status_reason: None,
+            budget_micros: 1,
+            deliverable_url: None,
+            iterations: 0,
+            quality_score: None,
+            tokens_used: 0,
+            cost_micros: 0,
+            model_calls: 0,
+            created_at: 0,
+            updated_at: 0,
+            completed_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn task_numbers_and_status_counts_come_from_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.max_task_number().unwrap(), 0);
+        let client = ClientRecord {
+            id: "acme".into(),
+            name: "Acme".into(),
+            monthly_budget_micros: 1,
+            repo_url: None,
+            created_at: 0,
+        };
+        store
+            .write(vec![
+                WriteOp::InsertClient(client),
+                WriteOp::InsertTask(task("T-0009", TaskStatus::Running)),
+                WriteOp::InsertTask(task("T-10000", TaskStatus::Delivered)),
+                WriteOp::InsertTask(task("T-0010", TaskStatus::Pending)),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.max_task_number().unwrap(), 10_000);
+        assert_eq!(
+            store
+                .count_tasks_with(&[TaskStatus::Running, TaskStatus::Pending])
+                .unwrap(),
+            2
+        );
+        assert_eq!(store.count_tasks_with(&[TaskStatus::Failed]).unwrap(), 0);
     }
 }

@@ -352,7 +352,12 @@ pub fn insert_cost_row(conn: &Connection, c: &CostRow) -> rusqlite::Result<usize
 }
 
 fn interrupt_in_flight(tx: &rusqlite::Transaction<'_>, at: i64) -> rusqlite::Result<usize> {
-    let in_flight = "('pending', 'running', 'revising', 'delivering')";
+    let statuses: Vec<String> = TaskStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_in_flight())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let in_flight = format!("({})", statuses.join(", "));
     let runs = tx.execute(
         &format!(
             "UPDATE runs SET status = 'interrupted', updated_at = ?1 WHERE status IN {in_flight}"

@@ -378,8 +378,11 @@ pub fn validate_client(id: &str, name: &str, budget: Micros) -> Result<(), Super
 }
 
 fn count_in_flight(store: &Store) -> Result<usize, SupervisorError> {
-    let tasks = store.tasks(usize::MAX >> 1)?;
-    Ok(tasks.iter().filter(|t| t.status.is_in_flight()).count())
+    let in_flight: Vec<TaskStatus> = TaskStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_in_flight())
+        .collect();
+    Ok(store.count_tasks_with(&in_flight)?)
 }
 
 /// Statuses a decision applies to.

@@ -1,0 +1,171 @@
+//! The supervisor: concurrency limit, cancel, and the serialisable contract.
+
+use ecca::config::{Config, ProviderKind};
+use ecca::domain::TaskStatus;
+use ecca::engine::fsm::AgentState;
+use ecca::supervisor::{Command, Delivery, Event, NewTask, Reply, Supervisor, SupervisorOptions};
+use std::time::Duration;
+
+fn task(title: &str) -> NewTask {
+    NewTask {
+        client_id: "acme".into(),
+        title: title.into(),
+        description: String::new(),
+        stack: "python".into(),
+        source: "manual".into(),
+        agent_kind: "builtin".into(),
+        budget_micros: None,
+        provider: Some(ProviderKind::Offline),
+    }
+}
+
+async fn start(dir: &std::path::Path, concurrency: usize, latency_ms: u64) -> Supervisor {
+    let mut config = Config::default();
+    config.supervisor.concurrency = concurrency;
+    config.offline.latency_ms = latency_ms;
+    let sup = Supervisor::start(SupervisorOptions::new(dir.to_path_buf(), config))
+        .await
+        .unwrap();
+    sup.execute(Command::UpsertClient {
+        id: "acme".into(),
+        name: "Acme".into(),
+        monthly_budget_micros: 100_000_000,
+    })
+    .await
+    .unwrap();
+    sup
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_runs_work_at_once_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = start(dir.path(), 2, 40).await;
+    let mut sub = sup.subscribe();
+    for i in 0..5 {
+        sup.execute(Command::StartTask {
+            task: task(&format!("hello {i}")),
+        })
+        .await
+        .unwrap();
+    }
+    let mut working = 0i32;
+    let mut most = 0;
+    let mut settled = 0;
+    while settled < 5 {
+        let Some(Delivery::Event(e)) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .unwrap()
+        else {
+            panic!("the bus lagged or closed")
+        };
+        match &*e {
+            Event::RunStarted { .. } => {
+                working += 1;
+                most = most.max(working);
+            }
+            Event::AwaitingApproval { .. } => {
+                working -= 1;
+                settled += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(most, 2, "two at a time");
+    for i in 1..=5 {
+        assert_eq!(
+            sup.store()
+                .task(&format!("T-{i:04}"))
+                .unwrap()
+                .unwrap()
+                .status,
+            TaskStatus::AwaitingApproval
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_live_run_and_keeps_its_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = start(dir.path(), 4, 300).await;
+    let mut sub = sup.subscribe();
+    let Reply::TaskStarted { task_id, .. } = sup
+        .execute(Command::StartTask {
+            task: task("hello"),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    // Wait until it is coding (the plan was priced), then cancel mid-call.
+    loop {
+        if let Some(Delivery::Event(e)) = sub.next().await
+            && matches!(
+                &*e,
+                Event::StateChanged {
+                    state: AgentState::Coding,
+                    ..
+                }
+            )
+        {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sup.execute(Command::Cancel {
+        task_id: task_id.clone(),
+    })
+    .await
+    .unwrap();
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Cancelled);
+    let totals = sup.store().cost_totals(None, Some(&task_id)).unwrap();
+    assert_eq!(
+        totals.cost_micros, t.cost_micros,
+        "the task's cost is its rows, the cancelled call included"
+    );
+    assert!(
+        totals.rows >= 2,
+        "the plan and the cancelled write are both charged: {totals:?}"
+    );
+    let err = sup
+        .execute(Command::Approve {
+            task_id: task_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.0,
+        format!(
+            "task {task_id} is cancelled, so it cannot be approved; it has ended; `ecca retry` starts a new attempt"
+        )
+    );
+}
+
+#[test]
+fn commands_and_events_are_plain_tagged_json() {
+    let c: Command =
+        serde_json::from_str(r#"{"command":"revise","task_id":"T-0001","note":"add tests"}"#)
+            .unwrap();
+    assert_eq!(
+        c,
+        Command::Revise {
+            task_id: "T-0001".into(),
+            note: "add tests".into()
+        }
+    );
+    let start = Command::StartTask { task: task("x") };
+    let back: Command = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
+    assert_eq!(back, start);
+    let e = Event::StateChanged {
+        task_id: "T-1".into(),
+        run_id: "T-1/r1".into(),
+        state: AgentState::Coding,
+        step: "lint".into(),
+        iteration: 2,
+    };
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["event"], "state_changed");
+    assert_eq!(json["state"], "coding");
+    assert_eq!(serde_json::from_value::<Event>(json).unwrap(), e);
+}
