@@ -224,6 +224,7 @@ pub struct Config {
 }
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.
+#[rustfmt::skip]
 const DEFAULT_PRICES: &[(&str, Price)] = &[
     (
         "claude-opus-4-5",

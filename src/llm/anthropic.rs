@@ -1,12 +1,10 @@
 //! Anthropic Messages API with server-sent events. Usage comes from `message_start` (input
 //! and cache counts) and `message_delta` (cumulative output count).
 
-use super::http::{client, send_with_retry};
+use super::http::{EventParser, client, send_with_retry, sse_chunks};
 use super::{Chunk, ChunkStream, LlmError, ModelRequest, Provider};
 use crate::config::Endpoint;
 use crate::money::Usage;
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -69,44 +67,7 @@ impl Provider for AnthropicProvider {
                 },
             )
             .await?;
-            let events = response.bytes_stream().eventsource();
-            let stream =
-                futures::stream::unfold(Some((events, SseState::default())), |state| async move {
-                    let (mut events, mut parser) = state?;
-                    loop {
-                        if let Some(chunk) = parser.pending.pop_front() {
-                            return Some((Ok(chunk), Some((events, parser))));
-                        }
-                        if parser.finished {
-                            return None;
-                        }
-                        match events.next().await {
-                            None => {
-                                return Some((
-                                    Err(LlmError::Cut {
-                                        provider: NAME.into(),
-                                    }),
-                                    None,
-                                ));
-                            }
-                            Some(Err(e)) => {
-                                tracing::warn!("anthropic stream broke: {e}");
-                                return Some((
-                                    Err(LlmError::Cut {
-                                        provider: NAME.into(),
-                                    }),
-                                    None,
-                                ));
-                            }
-                            Some(Ok(event)) => {
-                                if let Err(e) = parser.handle(&event.event, &event.data) {
-                                    return Some((Err(e), None));
-                                }
-                            }
-                        }
-                    }
-                });
-            Ok(stream.boxed())
+            Ok(sse_chunks(NAME, response, SseState::default()))
         })
     }
 }
@@ -116,14 +77,17 @@ impl Provider for AnthropicProvider {
 struct SseState {
     usage: Usage,
     stop_reason: Option<String>,
-    pending: VecDeque<Chunk>,
-    finished: bool,
 }
 
-impl SseState {
-    fn handle(&mut self, event: &str, data: &str) -> Result<(), LlmError> {
+impl EventParser for SseState {
+    fn parse(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut VecDeque<Chunk>,
+    ) -> Result<bool, LlmError> {
         if event == "ping" {
-            return Ok(());
+            return Ok(false);
         }
         let v: Value = serde_json::from_str(data).map_err(|e| LlmError::Malformed {
             provider: NAME.into(),
@@ -136,11 +100,11 @@ impl SseState {
                     .pointer("/message/usage")
                     .ok_or_else(|| malformed("message_start without usage"))?;
                 self.merge_usage(u);
-                self.pending.push_back(Chunk::Usage(self.usage));
+                out.push_back(Chunk::Usage(self.usage));
             }
             "content_block_delta" => {
                 if let Some(text) = v.pointer("/delta/text").and_then(Value::as_str) {
-                    self.pending.push_back(Chunk::Text(text.to_string()));
+                    out.push_back(Chunk::Text(text.to_string()));
                 } else if v.pointer("/delta/type").is_none() {
                     return Err(malformed("content_block_delta without a delta"));
                 }
@@ -148,17 +112,17 @@ impl SseState {
             "message_delta" => {
                 if let Some(u) = v.get("usage") {
                     self.merge_usage(u);
-                    self.pending.push_back(Chunk::Usage(self.usage));
+                    out.push_back(Chunk::Usage(self.usage));
                 }
                 if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     self.stop_reason = Some(r.to_string());
                 }
             }
             "message_stop" => {
-                self.pending.push_back(Chunk::Done {
+                out.push_back(Chunk::Done {
                     stop_reason: self.stop_reason.clone(),
                 });
-                self.finished = true;
+                return Ok(true);
             }
             "error" => {
                 let message = v
@@ -174,9 +138,11 @@ impl SseState {
             "content_block_start" | "content_block_stop" => {}
             other => tracing::debug!("anthropic: ignoring event {other}"),
         }
-        Ok(())
+        Ok(false)
     }
+}
 
+impl SseState {
     /// Fields present in a usage object replace the ones seen so far (they are cumulative).
     fn merge_usage(&mut self, u: &Value) {
         let get = |k: &str| u.get(k).and_then(Value::as_u64);

@@ -1,7 +1,80 @@
 //! The HTTP part shared by the real providers: sending with retries and backoff.
 
-use super::LlmError;
+use super::{Chunk, ChunkStream, LlmError};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use std::collections::VecDeque;
 use std::time::Duration;
+
+/// Turns one provider's server-sent events into chunks.
+pub(super) trait EventParser: Send + 'static {
+    /// Reads one event, pushing any chunks to `out`; returns true once the message is
+    /// complete.
+    fn parse(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut VecDeque<Chunk>,
+    ) -> Result<bool, LlmError>;
+}
+
+/// The chunks of a streaming response. A stream that breaks or ends before the parser
+/// saw the message complete is a cut.
+pub(super) fn sse_chunks(
+    provider: &'static str,
+    response: reqwest::Response,
+    parser: impl EventParser,
+) -> ChunkStream {
+    struct State<E, P> {
+        events: E,
+        parser: P,
+        pending: VecDeque<Chunk>,
+        finished: bool,
+    }
+    let start = State {
+        events: response.bytes_stream().eventsource(),
+        parser,
+        pending: VecDeque::new(),
+        finished: false,
+    };
+    futures::stream::unfold(Some(start), move |state| async move {
+        let mut s = state?;
+        loop {
+            if let Some(chunk) = s.pending.pop_front() {
+                return Some((Ok(chunk), Some(s)));
+            }
+            if s.finished {
+                return None;
+            }
+            match s.events.next().await {
+                Some(Ok(event)) => {
+                    match s.parser.parse(&event.event, &event.data, &mut s.pending) {
+                        Ok(done) => s.finished = done,
+                        Err(e) => return Some((Err(e), None)),
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("{provider} stream broke: {e}");
+                    return Some((
+                        Err(LlmError::Cut {
+                            provider: provider.into(),
+                        }),
+                        None,
+                    ));
+                }
+                None => {
+                    return Some((
+                        Err(LlmError::Cut {
+                            provider: provider.into(),
+                        }),
+                        None,
+                    ));
+                }
+            }
+        }
+    })
+    .boxed()
+}
 
 /// Statuses worth waiting out: rate limits, Anthropic's "overloaded", and server errors.
 fn is_transient(status: u16) -> bool {

@@ -1,12 +1,10 @@
 //! OpenAI-compatible Chat Completions with streaming (OpenAI, Ollama, vLLM, …). Usage comes
 //! from the final chunk, which `stream_options.include_usage` asks for.
 
-use super::http::{client, send_with_retry};
+use super::http::{EventParser, client, send_with_retry, sse_chunks};
 use super::{Chunk, ChunkStream, LlmError, ModelRequest, Provider};
 use crate::config::Endpoint;
 use crate::money::Usage;
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -72,54 +70,29 @@ impl Provider for OpenAiProvider {
                 },
             )
             .await?;
-            let events = response.bytes_stream().eventsource();
-            let stream =
-                futures::stream::unfold(Some((events, SseState::default())), |state| async move {
-                    let (mut events, mut parser) = state?;
-                    loop {
-                        if let Some(chunk) = parser.pending.pop_front() {
-                            return Some((Ok(chunk), Some((events, parser))));
-                        }
-                        if parser.finished {
-                            return None;
-                        }
-                        match events.next().await {
-                            None | Some(Err(_)) => {
-                                return Some((
-                                    Err(LlmError::Cut {
-                                        provider: NAME.into(),
-                                    }),
-                                    None,
-                                ));
-                            }
-                            Some(Ok(event)) => {
-                                if let Err(e) = parser.handle(&event.data) {
-                                    return Some((Err(e), None));
-                                }
-                            }
-                        }
-                    }
-                });
-            Ok(stream.boxed())
+            Ok(sse_chunks(NAME, response, SseState::default()))
         })
     }
 }
 
+/// Turns OpenAI-compatible chunks into ecca's.
 #[derive(Default)]
 struct SseState {
     stop_reason: Option<String>,
-    pending: VecDeque<Chunk>,
-    finished: bool,
 }
 
-impl SseState {
-    fn handle(&mut self, data: &str) -> Result<(), LlmError> {
+impl EventParser for SseState {
+    fn parse(
+        &mut self,
+        _event: &str,
+        data: &str,
+        out: &mut VecDeque<Chunk>,
+    ) -> Result<bool, LlmError> {
         if data.trim() == "[DONE]" {
-            self.pending.push_back(Chunk::Done {
+            out.push_back(Chunk::Done {
                 stop_reason: self.stop_reason.clone(),
             });
-            self.finished = true;
-            return Ok(());
+            return Ok(true);
         }
         let v: Value = serde_json::from_str(data).map_err(|e| LlmError::Malformed {
             provider: NAME.into(),
@@ -139,7 +112,7 @@ impl SseState {
             if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str)
                 && !text.is_empty()
             {
-                self.pending.push_back(Chunk::Text(text.to_string()));
+                out.push_back(Chunk::Text(text.to_string()));
             }
             if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.stop_reason = Some(r.to_string());
@@ -154,13 +127,13 @@ impl SseState {
             let get = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             let cached = get("/prompt_tokens_details/cached_tokens");
             // OpenAI counts cached tokens inside prompt_tokens; ecca prices them apart.
-            self.pending.push_back(Chunk::Usage(Usage {
+            out.push_back(Chunk::Usage(Usage {
                 input_tokens: get("/prompt_tokens").saturating_sub(cached),
                 output_tokens: get("/completion_tokens"),
                 cache_write_tokens: 0,
                 cache_read_tokens: cached,
             }));
         }
-        Ok(())
+        Ok(false)
     }
 }

@@ -50,34 +50,40 @@ impl Supervisor {
             updated_at: now,
             completed_at: None,
         };
-        let agent = self.new_agent(&record);
-        let run = new_run(&record, 1, &agent);
-        self.inner
-            .store
-            .write(vec![
-                WriteOp::InsertTask(record.clone()),
-                WriteOp::InsertRun(run.clone()),
-            ])
-            .await?;
-        self.inner.bus.publish(Event::TaskCreated {
+        let created = Event::TaskCreated {
             task_id: record.id.clone(),
             client_id: record.client_id.clone(),
             title: record.title.clone(),
             stack: record.stack.clone(),
-        });
-        self.spawn_run(
-            record.clone(),
-            run.id.clone(),
-            1,
-            agent,
-            Kick {
-                start: KickStart::Event(AgentEvent::Start),
-                with: vec![],
-            },
-            false,
-        )?;
+        };
+        let first = vec![WriteOp::InsertTask(record.clone())];
+        self.launch(record, 1, first, Some(created)).await
+    }
+
+    /// Starts attempt `attempt` of a task from scratch: commits `first` with the new run,
+    /// tells subscribers `announce`, then queues the run.
+    async fn launch(
+        &self,
+        task: TaskRecord,
+        attempt: i64,
+        mut first: Vec<WriteOp>,
+        announce: Option<Event>,
+    ) -> Result<Reply, SupervisorError> {
+        let agent = self.new_agent(&task);
+        let run = new_run(&task, attempt, &agent);
+        first.push(WriteOp::InsertRun(run.clone()));
+        self.inner.store.write(first).await?;
+        if let Some(event) = announce {
+            self.inner.bus.publish(event);
+        }
+        let task_id = task.id.clone();
+        let kick = Kick {
+            start: KickStart::Event(AgentEvent::Start),
+            with: vec![],
+        };
+        self.spawn_run(task, run.id.clone(), attempt, agent, kick, false)?;
         Ok(Reply::TaskStarted {
-            task_id: record.id,
+            task_id,
             run_id: run.id,
         })
     }
@@ -205,27 +211,7 @@ impl Supervisor {
             .map(|r| r.attempt)
             .unwrap_or(0)
             + 1;
-        let agent = self.new_agent(&task);
-        let run = new_run(&task, attempt, &agent);
-        self.inner
-            .store
-            .write(vec![WriteOp::InsertRun(run.clone())])
-            .await?;
-        self.spawn_run(
-            task,
-            run.id.clone(),
-            attempt,
-            agent,
-            Kick {
-                start: KickStart::Event(AgentEvent::Start),
-                with: vec![],
-            },
-            false,
-        )?;
-        Ok(Reply::TaskStarted {
-            task_id: task_id.into(),
-            run_id: run.id,
-        })
+        self.launch(task, attempt, Vec::new(), None).await
     }
 
     pub(super) async fn resume(&self, task_id: &str) -> Result<Reply, SupervisorError> {
