@@ -340,6 +340,42 @@ fn revise_then_approve_is_recorded_and_delivered() {
 }
 
 #[test]
+fn ten_bullets_are_written_in_one_batched_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let bullets: String = (1..=10).map(|i| format!("- helper number {i}\n")).collect();
+    let out = ecca(
+        dir.path(),
+        &[
+            "run",
+            "--task",
+            "Ten small helpers",
+            "--description",
+            &bullets,
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["iterations"], 10);
+    let conn =
+        Connection::open_with_flags(dir.path().join("ecca.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let count = |purpose: &str| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM cost_log WHERE purpose = ?1",
+            [purpose],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(count("write_batch"), 1, "one call wrote all ten");
+    assert_eq!(count("write"), 0);
+    assert_eq!((count("tests"), count("evaluate")), (10, 10));
+    assert!(text(&out.stderr).contains("coding · write (batched)"));
+}
+
+#[test]
 fn reject_and_retry_and_client_listing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -34,13 +34,13 @@ pub enum CliCommand {
     /// Send a deliverable back to coding with a note, and wait until it is back for approval.
     Revise {
         task_id: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         note: String,
     },
     /// Reject a deliverable; the note says why.
     Reject {
         task_id: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         note: String,
     },
     /// Continue an interrupted or paused task from its last checkpoint.

@@ -16,10 +16,10 @@ use serde_json::json;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// What to build, in one line.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub task: String,
     /// More detail; bullet lines (`- …`) become separate subtasks.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub description: String,
     /// The client the work is for (default: `default`, created on first use).
     #[arg(long)]
@@ -95,7 +95,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.0)?;
     }
-    let progress = follow(sup.subscribe(), args.json);
+    let progress = follow(sup.subscribe());
     let reply = sup
         .execute(Command::StartTask { task })
         .await
@@ -139,7 +139,7 @@ pub(super) async fn decide(
         ));
     }
     let sup = start(setup, store).await?;
-    let progress = follow(sup.subscribe(), false);
+    let progress = follow(sup.subscribe());
     let task_id = task_id.to_string();
     let command = match decision {
         Decision::Approve => Command::Approve {
@@ -190,8 +190,8 @@ async fn preflight(setup: &Setup, provider: ProviderKind) -> Result<(), String> 
         .map_err(|e| e.to_string())
 }
 
-/// Prints the run's progress to stderr as it happens.
-fn follow(mut sub: Subscription, quiet: bool) -> tokio::task::JoinHandle<()> {
+/// Prints the run's progress to stderr as it happens (stdout keeps only the result).
+fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(delivery) = sub.next().await {
             let event = match delivery {
@@ -201,9 +201,6 @@ fn follow(mut sub: Subscription, quiet: bool) -> tokio::task::JoinHandle<()> {
                     continue;
                 }
             };
-            if quiet {
-                continue;
-            }
             if let Some(line) = progress_line(&event) {
                 eprintln!("{line}");
             }
