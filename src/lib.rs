@@ -6,12 +6,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod containers;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod ledger;
 pub mod llm;
+pub mod mcp;
 pub mod money;
+pub mod secrets;
 pub mod store;
 pub mod supervisor;
 pub mod time;

@@ -1,0 +1,285 @@
+//! Images built with no registry. A root filesystem is assembled from files that Debian
+//! packages installed on this machine (interpreters, their standard libraries, and every
+//! shared library `ldd` says they load) plus ecca's own binary, packed as a tarball and
+//! imported through the engine (`docker import`). `compose/` has Dockerfiles for operators
+//! who can reach a registry.
+
+use super::{ContainerError, Engine};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Runs untrusted code: python3, node and bash with a few core utilities.
+pub const SANDBOX_IMAGE: &str = "ecca-sandbox:latest";
+/// Runs the MCP servers: ecca itself, ruff, node and git.
+pub const SERVER_IMAGE: &str = "ecca-mcp:latest";
+
+/// Which images to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Sandbox,
+    Server,
+    Both,
+}
+
+/// A root filesystem being assembled: destination path → source file on this machine.
+#[derive(Default)]
+struct Rootfs {
+    files: BTreeMap<String, PathBuf>,
+    dirs: BTreeSet<String>,
+    symlinks: BTreeMap<String, String>,
+    generated: BTreeMap<String, (Vec<u8>, u32)>,
+}
+
+fn required(path: &str, package: &str) -> Result<PathBuf, String> {
+    let p = Path::new(path);
+    if p.exists() {
+        Ok(p.to_path_buf())
+    } else {
+        Err(format!(
+            "{path} is missing on this machine; install Debian's {package} package (apt-get install {package})"
+        ))
+    }
+}
+
+/// The shared libraries a binary loads, as `ldd` reports them.
+fn ldd(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = std::process::Command::new("ldd")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("could not run ldd (Debian's libc-bin): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|t| t.starts_with('/')))
+        .map(PathBuf::from)
+        .collect())
+}
+
+impl Rootfs {
+    fn add_file(&mut self, dest: &str, src: &Path) {
+        self.files
+            .insert(dest.trim_start_matches('/').to_string(), src.to_path_buf());
+    }
+
+    /// A binary and every library it needs, at their usual paths.
+    fn add_binary(&mut self, dest: &str, src: &Path) -> Result<(), String> {
+        self.add_file(dest, src);
+        self.add_libraries_of(src)
+    }
+
+    fn add_libraries_of(&mut self, src: &Path) -> Result<(), String> {
+        for lib in ldd(src)? {
+            let dest = lib.to_string_lossy().into_owned();
+            if !self.files.contains_key(dest.trim_start_matches('/')) {
+                self.add_file(&dest, &lib);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file under `dir` (following its symlinks), minus directories named in `skip`;
+    /// shared objects bring their libraries.
+    fn add_tree(&mut self, dir: &Path, skip: &[&str]) -> Result<(), String> {
+        let walker = ignore::WalkBuilder::new(dir)
+            .standard_filters(false)
+            .follow_links(true)
+            .filter_entry({
+                let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
+                move |e| !skip.iter().any(|s| e.file_name() == s.as_str())
+            })
+            .build();
+        for entry in walker.filter_map(Result::ok) {
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                let path = entry.path();
+                let dest = path.to_string_lossy().into_owned();
+                if dest.ends_with(".so") || dest.contains(".so.") {
+                    self.add_libraries_of(path)?;
+                }
+                self.add_file(&dest, path);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_text(&mut self, dest: &str, text: &str, mode: u32) {
+        self.generated.insert(
+            dest.trim_start_matches('/').to_string(),
+            (text.as_bytes().to_vec(), mode),
+        );
+    }
+
+    fn base(&mut self) {
+        for d in ["scratch", "tmp", "etc", "usr/bin", "bin"] {
+            self.dirs.insert(d.into());
+        }
+        self.add_text("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0o644);
+        self.add_text("/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644);
+    }
+
+    fn to_tar(&self) -> Result<Vec<u8>, String> {
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(true);
+        let io = |e: std::io::Error| format!("could not pack the image: {e}");
+        for d in &self.dirs {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(if d == "scratch" || d == "tmp" {
+                0o1777
+            } else {
+                0o755
+            });
+            h.set_size(0);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("{d}/"), std::io::empty())
+                .map_err(io)?;
+        }
+        for (dest, src) in &self.files {
+            tar.append_path_with_name(src, dest)
+                .map_err(|e| format!("could not add {} to the image: {e}", src.display()))?;
+        }
+        for (dest, (bytes, mode)) in &self.generated {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(*mode);
+            h.set_cksum();
+            tar.append_data(&mut h, dest, bytes.as_slice())
+                .map_err(io)?;
+        }
+        for (dest, target) in &self.symlinks {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            tar.append_link(&mut h, dest, target).map_err(io)?;
+        }
+        tar.into_inner().map_err(io)
+    }
+}
+
+/// Core utilities a bash script may reasonably call.
+const UTILITIES: &[&str] = &[
+    "env", "cat", "ls", "mkdir", "rm", "cp", "mv", "head", "tail", "wc", "sort", "uniq", "tr",
+    "date", "sleep", "true", "false", "echo", "grep", "sed", "dirname", "basename", "seq", "id",
+];
+
+fn sandbox_rootfs() -> Result<Rootfs, String> {
+    let mut fs = Rootfs::default();
+    fs.base();
+    let python = required("/usr/bin/python3", "python3-minimal")?
+        .canonicalize()
+        .map_err(|e| format!("/usr/bin/python3 cannot be resolved: {e}"))?;
+    let version = python
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    fs.add_binary(&format!("/usr/bin/{version}"), &python)?;
+    fs.symlinks
+        .insert("usr/bin/python3".into(), version.clone());
+    fs.symlinks.insert("usr/bin/python".into(), version.clone());
+    let stdlib = required(&format!("/usr/lib/{version}"), "libpython3-stdlib")?;
+    fs.add_tree(
+        &stdlib,
+        &[
+            "test",
+            "__pycache__",
+            "idlelib",
+            "tkinter",
+            "turtledemo",
+            "ensurepip",
+            "lib2to3",
+        ],
+    )?;
+    fs.add_binary("/usr/bin/node", &required("/usr/bin/node", "nodejs")?)?;
+    fs.add_binary("/bin/bash", &required("/bin/bash", "bash")?)?;
+    fs.add_binary("/bin/sh", &required("/bin/sh", "dash")?)?;
+    for tool in UTILITIES {
+        for dir in ["/usr/bin", "/bin"] {
+            let p = Path::new(dir).join(tool);
+            if p.exists() {
+                fs.add_binary(&format!("/usr/bin/{tool}"), &p)?;
+                break;
+            }
+        }
+    }
+    Ok(fs)
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn server_rootfs() -> Result<Rootfs, String> {
+    let mut fs = Rootfs::default();
+    fs.base();
+    let ecca =
+        std::env::current_exe().map_err(|e| format!("could not find ecca's own binary: {e}"))?;
+    fs.add_binary("/usr/local/bin/ecca", &ecca)?;
+    fs.add_binary("/usr/bin/node", &required("/usr/bin/node", "nodejs")?)?;
+    fs.add_binary("/bin/sh", &required("/bin/sh", "dash")?)?;
+    if let Some(ruff) = on_path("ruff") {
+        fs.add_binary("/usr/local/bin/ruff", &ruff)?;
+    }
+    let git = required("/usr/bin/git", "git")?;
+    fs.add_binary("/usr/bin/git", &git)?;
+    if Path::new("/usr/lib/git-core").is_dir() {
+        fs.add_tree(Path::new("/usr/lib/git-core"), &[])?;
+    }
+    if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+        fs.add_file(
+            "/etc/ssl/certs/ca-certificates.crt",
+            Path::new("/etc/ssl/certs/ca-certificates.crt"),
+        );
+    }
+    Ok(fs)
+}
+
+/// Builds the images asked for (skipping those present when `if_missing`), telling
+/// `progress` what it does. Returns the names built.
+pub async fn build(
+    engine: &Engine,
+    which: Which,
+    if_missing: bool,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<String>, ContainerError> {
+    let mut built = Vec::new();
+    let plan: Vec<(&str, fn() -> Result<Rootfs, String>, Vec<String>)> = match which {
+        Which::Sandbox => vec![(SANDBOX_IMAGE, sandbox_rootfs, vec![])],
+        Which::Server => vec![(
+            SERVER_IMAGE,
+            server_rootfs,
+            vec![r#"ENTRYPOINT ["/usr/local/bin/ecca"]"#.into()],
+        )],
+        Which::Both => vec![
+            (SANDBOX_IMAGE, sandbox_rootfs, vec![]),
+            (
+                SERVER_IMAGE,
+                server_rootfs,
+                vec![r#"ENTRYPOINT ["/usr/local/bin/ecca"]"#.into()],
+            ),
+        ],
+    };
+    for (name, assemble, changes) in plan {
+        if if_missing && engine.image_exists(name).await {
+            progress(&format!("{name}: already present"));
+            continue;
+        }
+        progress(&format!("{name}: assembling the root filesystem"));
+        let tar = tokio::task::spawn_blocking(move || assemble().and_then(|fs| fs.to_tar()))
+            .await
+            .map_err(|e| ContainerError(format!("assembling {name} crashed: {e}")))?
+            .map_err(ContainerError)?;
+        progress(&format!(
+            "{name}: importing {} MiB",
+            tar.len() / (1024 * 1024)
+        ));
+        let (repo, tag) = name.split_once(':').unwrap_or((name, "latest"));
+        engine.import_rootfs(tar, repo, tag, changes).await?;
+        progress(&format!("{name}: built"));
+        built.push(name.to_string());
+    }
+    Ok(built)
+}

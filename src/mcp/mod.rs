@@ -1,0 +1,3 @@
+//! MCP: the servers ecca ships and the client that drives them.
+
+pub mod servers;
