@@ -188,6 +188,37 @@ pub struct OfflineConfig {
     pub latency_ms: u64,
 }
 
+/// Where the engine's tools come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolsMode {
+    /// The registry file if the data dir has one, else servers started inside ecca.
+    Auto,
+    /// Servers started inside ecca on loopback (vector-code, linter, code-execution).
+    Embedded,
+    /// The servers named in `mcp_servers.json`.
+    Registry,
+    /// No tools: every tool step is recorded as skipped.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    pub mode: ToolsMode,
+    /// Longest a tool call may take (sandbox runs included).
+    pub call_timeout_secs: u64,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            mode: ToolsMode::Auto,
+            call_timeout_secs: 330,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaxTokensConfig {
@@ -221,6 +252,7 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     pub offline: OfflineConfig,
     pub max_tokens: MaxTokensConfig,
+    pub tools: ToolsConfig,
 }
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.

@@ -2,6 +2,7 @@
 //! anything is written, so a mistake costs nothing and changes nothing.
 
 mod lists;
+pub mod mcp;
 mod run;
 
 use crate::config::{Config, resolve_data_dir};
@@ -61,6 +62,29 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// MCP tool servers: serve one, list or call a server's tools, check their health.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
+    /// Container images, built with no registry.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Assemble the sandbox and server images from this machine's Debian files and import them.
+    Build {
+        /// Only `sandbox` or only `server`.
+        #[arg(long)]
+        only: Option<String>,
+        /// Skip images that are already present.
+        #[arg(long)]
+        if_missing: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +102,16 @@ pub enum ClientsCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Store a client's GitHub token, encrypted, read from an environment variable.
+    Token {
+        id: String,
+        /// The environment variable that holds the token (it never goes on the command line).
+        #[arg(long, value_name = "VAR")]
+        from_env: String,
+        /// The client's repository URL.
+        #[arg(long)]
+        repo: Option<String>,
     },
 }
 
@@ -151,5 +185,25 @@ pub async fn main(cli: Cli) -> Result<(), String> {
         Some(CliCommand::Clients {
             command: ClientsCommand::List { json },
         }) => lists::clients(&setup, json),
+        Some(CliCommand::Clients {
+            command: ClientsCommand::Token { id, from_env, repo },
+        }) => {
+            let token = std::env::var(&from_env)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    format!("the environment variable {from_env} is not set; export the token in it first")
+                })?;
+            crate::secrets::set_github_token(&setup.data_dir, &id, token.trim(), repo.as_deref())?;
+            println!(
+                "stored the GitHub token of {id} encrypted ({})",
+                crate::secrets::mask(token.trim())
+            );
+            Ok(())
+        }
+        Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,
+        Some(CliCommand::Images {
+            command: ImagesCommand::Build { only, if_missing },
+        }) => mcp::build_images(only, if_missing).await,
     }
 }

@@ -84,7 +84,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     }
     preflight(setup, provider).await?;
 
-    let sup = start(setup, store).await?;
+    let (sup, tools) = start(setup, store).await?;
     if client_missing {
         let budget = setup.config.default_client_budget_micros();
         sup.execute(Command::UpsertClient {
@@ -113,7 +113,9 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
     }
     progress.abort();
-    report(&sup, &settled, args.json)
+    let reported = report(&sup, &settled, args.json);
+    tools.stop().await;
+    reported
 }
 
 /// Which decision a command carries.
@@ -138,7 +140,7 @@ pub(super) async fn decide(
             "task {task_id} does not exist; `ecca tasks` lists the tasks"
         ));
     }
-    let sup = start(setup, store).await?;
+    let (sup, tools) = start(setup, store).await?;
     let progress = follow(sup.subscribe());
     let task_id = task_id.to_string();
     let command = match decision {
@@ -166,15 +168,22 @@ pub(super) async fn decide(
     sup.execute(command).await.map_err(|e| e.0)?;
     let settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
     progress.abort();
-    report(&sup, &settled, false)
+    let reported = report(&sup, &settled, false);
+    tools.stop().await;
+    reported
 }
 
-async fn start(setup: &Setup, store: Store) -> Result<Supervisor, String> {
+async fn start(
+    setup: &Setup,
+    store: Store,
+) -> Result<(Supervisor, super::mcp::ToolsGuard), String> {
+    let tools = super::mcp::tools(setup).await?;
     let mut options = SupervisorOptions::new(setup.data_dir.clone(), setup.config.clone());
     options.store = Some(store);
+    options.tools = tools.tools.clone();
     let sup = Supervisor::start(options).await.map_err(|e| e.0)?;
     tracing::info!(tools = %sup.tools_description(), "supervisor started");
-    Ok(sup)
+    Ok((sup, tools))
 }
 
 /// Refuses an endpoint that does not answer before a task is stored against it.

@@ -1,3 +1,8 @@
-//! MCP: the servers ecca ships and the client that drives them.
+//! MCP: the servers ecca ships, the registry of servers, the client manager that drives
+//! them, and the engine's production `Tools` on top of it.
 
+pub mod client;
+pub mod embedded;
+pub mod registry;
 pub mod servers;
+pub mod tools;

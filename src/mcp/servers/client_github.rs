@@ -171,8 +171,11 @@ impl ClientGithub {
 
 #[tool_router]
 impl ClientGithub {
-    #[tool(description = "Clone the client's repository (or fetch it again when already cloned).")]
-    pub async fn clone(
+    #[tool(
+        name = "clone",
+        description = "Clone the client's repository (or fetch it again when already cloned)."
+    )]
+    pub async fn clone_repo(
         &self,
         Parameters(_): Parameters<CloneArgs>,
     ) -> Result<Json<Cloned>, String> {

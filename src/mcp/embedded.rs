@@ -1,0 +1,50 @@
+//! Tool servers started inside ecca's own process, on loopback, when no registry is
+//! configured: vector-code, linter and code-execution. They are real MCP servers over
+//! HTTP, the same the containers run; they only save the operator starting them by hand.
+
+use super::client::McpClients;
+use super::servers::{self, Running, code_execution::CodeExecution, linter::Linter, vector_code};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub struct EmbeddedServers {
+    running: Vec<(String, Running)>,
+}
+
+impl EmbeddedServers {
+    pub async fn start(data_dir: &Path) -> Result<EmbeddedServers, String> {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let vectors = vector_code::VectorCode::open(data_dir, vector_code::Embedder::Local)?;
+        let execution = CodeExecution::new(None);
+        let running = vec![
+            (
+                "vector-code".to_string(),
+                servers::serve(any, move || vectors.clone()).await?,
+            ),
+            (
+                "linter".to_string(),
+                servers::serve(any, Linter::new).await?,
+            ),
+            (
+                "code-execution".to_string(),
+                servers::serve(any, move || execution.clone()).await?,
+            ),
+        ];
+        Ok(EmbeddedServers { running })
+    }
+
+    /// A client manager for these servers. Sandbox runs are allowed up to five minutes.
+    pub fn clients(&self) -> McpClients {
+        McpClients::new(
+            self.running.iter().map(|(n, r)| (n.clone(), r.url.clone())),
+            Duration::from_secs(330),
+        )
+    }
+
+    pub async fn stop(self) {
+        for (_, r) in self.running {
+            r.stop().await;
+        }
+    }
+}
