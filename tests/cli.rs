@@ -199,6 +199,8 @@ fn bad_input_is_one_sentence_and_changes_nothing() {
 #[test]
 fn a_dry_run_prints_one_json_document_and_logs_only_to_files() {
     let dir = tempfile::tempdir().unwrap();
+    // No tools: every tool step must say it was skipped, and why.
+    std::fs::write(dir.path().join("config.toml"), "[tools]\nmode = \"none\"\n").unwrap();
     let out = ecca(
         dir.path(),
         &[
@@ -251,6 +253,83 @@ fn a_dry_run_prints_one_json_document_and_logs_only_to_files() {
     assert!(
         !err.contains("INFO") && !err.contains("WARN"),
         "no log lines on the terminal: {err}"
+    );
+}
+
+#[test]
+fn the_dry_run_lints_executes_and_tests_for_real() {
+    common::require_docker_and_sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let out = ecca(
+        dir.path(),
+        &[
+            "run",
+            "--task",
+            "Write a Python hello world",
+            "--dry-run",
+            "--json",
+            "--auto-approve",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "delivered");
+    assert_eq!(doc["skipped"], serde_json::json!([]), "every step ran");
+    assert_eq!(
+        doc["quality_score"], 9.0,
+        "the offline evaluator scores verified work 9"
+    );
+    let conn =
+        Connection::open_with_flags(dir.path().join("ecca.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let tool = |step: &str| -> serde_json::Value {
+        let payload: String = conn
+            .query_row("SELECT payload FROM run_events WHERE kind = 'tool' AND payload LIKE ?1 ORDER BY id LIMIT 1", [format!("%\"step\":\"{step}\"%")], |r| r.get(0))
+            .unwrap();
+        serde_json::from_str(&payload).unwrap()
+    };
+    let lint = tool("lint");
+    assert_eq!(lint["outcome"], "ok");
+    assert!(
+        lint["result"]["reply"]["linter"]
+            .as_str()
+            .unwrap()
+            .starts_with("ruff "),
+        "{lint}"
+    );
+    let exec = tool("execute");
+    assert_eq!(
+        exec["result"]["reply"]["stdout"], "Hello, world!\n",
+        "run in the sandbox: {exec}"
+    );
+    assert_eq!(exec["result"]["reply"]["exit_code"], 0);
+    let test = tool("test");
+    assert_eq!(test["result"]["reply"]["passed"], true, "{test}");
+    assert!(
+        test["result"]["reply"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("Ran 1 test"),
+        "{test}"
+    );
+    assert_eq!(tool("store")["outcome"], "ok");
+    let snippets: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM snippets WHERE client_id = 'default'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(snippets, 1, "the good snippet was stored for the client");
+    // A second run retrieves it.
+    let out = ecca(
+        dir.path(),
+        &["run", "--task", "Write a Python hello world", "--dry-run"],
+    );
+    assert!(
+        text(&out.stderr).contains("retrieve: 1 snippet(s)"),
+        "{}",
+        text(&out.stderr)
     );
 }
 

@@ -237,6 +237,9 @@ fn server_rootfs() -> Result<Rootfs, String> {
     Ok(fs)
 }
 
+/// Assembles one image's root filesystem.
+type Assemble = fn() -> Result<Rootfs, String>;
+
 /// Builds the images asked for (skipping those present when `if_missing`), telling
 /// `progress` what it does. Returns the names built.
 pub async fn build(
@@ -246,7 +249,7 @@ pub async fn build(
     progress: &dyn Fn(&str),
 ) -> Result<Vec<String>, ContainerError> {
     let mut built = Vec::new();
-    let plan: Vec<(&str, fn() -> Result<Rootfs, String>, Vec<String>)> = match which {
+    let plan: Vec<(&str, Assemble, Vec<String>)> = match which {
         Which::Sandbox => vec![(SANDBOX_IMAGE, sandbox_rootfs, vec![])],
         Which::Server => vec![(
             SERVER_IMAGE,

@@ -10,7 +10,7 @@ use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
-    RemoveContainerOptions,
+    ListContainersOptions, RemoveContainerOptions,
 };
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -63,6 +63,8 @@ impl SandboxSpec {
 /// How a sandboxed run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxOutcome {
+    /// The container's short id (already removed when the outcome is returned).
+    pub container_id: String,
     pub stdout: String,
     pub stderr: String,
     pub exit_code: Option<i64>,
@@ -187,17 +189,15 @@ impl Engine {
             .map_err(|e| ContainerError(format!("could not create a sandbox container: {e}")))?;
         let id = created.id;
         let result = self.run_created(&id, spec).await;
-        // Removal is not on the caller's path: the result is already known.
-        let docker = self.docker.clone();
-        tokio::spawn(async move {
-            let options = RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            };
-            if let Err(e) = docker.remove_container(&id, Some(options)).await {
-                tracing::warn!("could not remove sandbox container {id}: {e}");
-            }
-        });
+        // Removed before returning, as `docker run --rm` does: a removal left to the
+        // background dies with a short-lived process and leaks the container.
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        if let Err(e) = self.docker.remove_container(&id, Some(options)).await {
+            tracing::warn!("could not remove sandbox container {id}: {e}");
+        }
         result
     }
 
@@ -242,15 +242,23 @@ impl Engine {
                 },
                 _ = &mut deadline => {
                     timed_out = true;
-                    self.kill(id).await;
                     break;
                 }
             }
             if stdout.len() + stderr.len() > spec.output_cap {
                 truncated = true;
-                self.kill(id).await;
                 break;
             }
+        }
+        if timed_out || truncated {
+            // The engine only reports a kill done once the program's output is flushed, so
+            // keep reading (and dropping) the output while the kill goes through.
+            let engine = self.clone();
+            let target = id.to_string();
+            let kill = tokio::spawn(async move { engine.kill(&target).await });
+            let drain = async { while attached.output.next().await.is_some() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+            let _ = kill.await;
         }
         let duration = started.elapsed();
         // The program has ended or been killed; wait for the engine to record its state.
@@ -265,6 +273,7 @@ impl Engine {
             .unwrap_or_default();
         let cap = spec.output_cap;
         Ok(SandboxOutcome {
+            container_id: id.chars().take(12).collect(),
             stdout: capped(stdout, cap, truncated),
             stderr: capped(stderr, cap, truncated),
             exit_code: if timed_out || truncated {
@@ -277,6 +286,50 @@ impl Engine {
             oom_killed: state.oom_killed.unwrap_or(false),
             output_truncated: truncated,
         })
+    }
+
+    /// Removes sandbox containers a previous process left behind (it died before it could
+    /// remove them): those that exited more than a minute ago. A live process removes its
+    /// own within milliseconds, so nothing in use is touched. Returns how many went.
+    pub async fn sweep_sandboxes(&self) -> usize {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![format!("{LABEL_ROLE}=sandbox")]),
+            (
+                "status".to_string(),
+                vec!["exited".to_string(), "dead".to_string()],
+            ),
+        ]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = match self.docker.list_containers(Some(options)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("could not list sandbox containers: {e}");
+                return 0;
+            }
+        };
+        let cutoff = chrono::Utc::now().timestamp() - 60;
+        let mut removed = 0;
+        for c in list {
+            if let (Some(id), true) = (c.id, c.created.is_some_and(|t| t < cutoff)) {
+                let options = RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                if self
+                    .docker
+                    .remove_container(&id, Some(options))
+                    .await
+                    .is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     async fn kill(&self, id: &str) {

@@ -121,15 +121,13 @@ impl McpClients {
     async fn peer(&self, name: &str, fresh: bool) -> Result<Peer<RoleClient>, CallError> {
         let server = self.server(name)?;
         let mut conn = server.conn.lock().await;
-        if fresh {
-            if let Some(old) = conn.service.take() {
-                let _ = old.cancel().await;
-            }
+        if fresh && let Some(old) = conn.service.take() {
+            let _ = old.cancel().await;
         }
-        if let Some(s) = &conn.service {
-            if !s.is_closed() {
-                return Ok(s.peer().clone());
-            }
+        if let Some(s) = &conn.service
+            && !s.is_closed()
+        {
+            return Ok(s.peer().clone());
         }
         crate::install_tls_provider();
         let mut wait = Duration::from_millis(100);

@@ -212,3 +212,20 @@ pub fn openai_stream(text: &str, prompt: u64, completion: u64, cached: u64) -> V
 pub fn ecca_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_ecca"))
 }
+
+/// Fails (never skips) when Docker or the sandbox image is missing, saying what to do.
+pub fn require_docker_and_sandbox() {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", "ecca-sandbox:latest"])
+        .output();
+    match out {
+        Err(e) => panic!(
+            "these tests need a Docker engine and the docker CLI ({e}); run scripts/test.sh, which installs and starts one"
+        ),
+        Ok(o) if !o.status.success() => panic!(
+            "these tests need a Docker engine with the ecca-sandbox image: {}; run scripts/test.sh (it starts dockerd and runs `ecca images build`)",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Ok(_) => {}
+    }
+}

@@ -65,6 +65,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExecResult {
+    /// The container that ran it (removed afterwards).
+    pub container: String,
     pub stdout: String,
     pub stderr: String,
     /// None when the run was killed (timeout or too much output).
@@ -147,6 +149,7 @@ impl CodeExecution {
             .map_err(|e| e.0)?;
         let out = engine.run_sandboxed(&spec).await.map_err(|e| e.0)?;
         Ok(Json(ExecResult {
+            container: out.container_id.clone(),
             passed: out.exit_code == Some(0),
             stdout: out.stdout,
             stderr: if out.timed_out {

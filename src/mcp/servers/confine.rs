@@ -52,16 +52,28 @@ impl Root {
                 .canonicalize()
                 .map_err(|e| format!("{rel} cannot be read: {e}"))?
         } else {
-            let parent = joined
-                .parent()
-                .ok_or_else(|| format!("{rel} has no parent directory"))?;
-            let parent = parent
+            // A path to create: the nearest part that exists must resolve inside the root;
+            // the rest is plain names (no `..`, checked above).
+            let mut existing = joined.as_path();
+            let mut rest = Vec::new();
+            while !existing.exists() {
+                rest.push(
+                    existing
+                        .file_name()
+                        .ok_or_else(|| format!("{rel} names no file"))?
+                        .to_os_string(),
+                );
+                existing = existing
+                    .parent()
+                    .ok_or_else(|| format!("{rel} has no parent directory"))?;
+            }
+            let mut base = existing
                 .canonicalize()
-                .map_err(|_| format!("the directory of {rel} does not exist"))?;
-            let name = joined
-                .file_name()
-                .ok_or_else(|| format!("{rel} names no file"))?;
-            parent.join(name)
+                .map_err(|e| format!("{rel} cannot be resolved: {e}"))?;
+            for part in rest.iter().rev() {
+                base.push(part);
+            }
+            base
         };
         if !resolved.starts_with(&self.dir) {
             return Err(format!(
