@@ -1,29 +1,56 @@
 #!/usr/bin/env bash
-# Every check ecca has, on a fresh machine: installs what the tests need, then formatting,
-# lints and the whole test suite. CI runs exactly this (.ci/run).
+# Every check ecca has, on a fresh machine: installs and starts what the tests need (a
+# Docker engine, ruff, the sandbox image), then formatting, lints and the whole test suite.
+# CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n== %s\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+root_on_debian() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=no
+apt_install() {
+  root_on_debian || fail "the tests need $*; install them (sudo apt-get install $*) and run again"
+  if [ "$apt_updated" = no ]; then apt-get update -qq; apt_updated=yes; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
-# Debian packages the tests use: python3 runs the code ecca delivers, git is the
-# project's own VCS. Installed only where missing, and only where we may.
+# Debian packages: git (client-github, the project), Debian's python3 and node (the
+# sandbox image is assembled from them), ldd (libc-bin) to find their libraries.
 missing=()
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v git >/dev/null 2>&1 || missing+=(git)
+[ -x /usr/bin/python3 ] || missing+=(python3)
+[ -x /usr/bin/node ] || missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  else
-    echo "the tests need ${missing[*]}; install them (for example: sudo apt-get install ${missing[*]}) and run again" >&2
-    exit 1
+  say "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# ruff for the linter server.
+if ! command -v ruff >/dev/null 2>&1; then
+  say "installing ruff"
+  python3 -m pip install --quiet ruff 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages ruff \
+    || fail "could not install ruff with pip; install it (pip install ruff) and run again"
+  hash -r
+  command -v ruff >/dev/null 2>&1 || fail "ruff was installed but is not on PATH; add pip's bin directory to PATH"
+fi
+
+# A Docker engine for the sandbox. Where none answers and this is Debian as root, install
+# Debian's docker.io and start dockerd; the tests never skip Docker silently.
+if ! docker info >/dev/null 2>&1; then
+  if root_on_debian; then
+    command -v dockerd >/dev/null 2>&1 || { say "installing docker.io"; apt_install docker.io; }
+    say "starting dockerd (log: /tmp/ecca-dockerd.log)"
+    nohup dockerd >/tmp/ecca-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   fi
+  docker info >/dev/null 2>&1 \
+    || fail "no Docker engine answers and none could be started here (see /tmp/ecca-dockerd.log); the sandbox tests need one"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "the tests need a Rust toolchain (cargo); install one with rustup and run again" >&2
-  exit 1
+  fail "the tests need a Rust toolchain (cargo); install one with rustup and run again"
 fi
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
@@ -37,6 +64,10 @@ cargo fmt --all --check
 
 say "lints (cargo clippy --all-targets -D warnings)"
 cargo clippy --locked --all-targets -- -D warnings
+
+say "the sandbox image (ecca images build --only sandbox --if-missing)"
+cargo build --locked --quiet
+target/debug/ecca images build --only sandbox --if-missing
 
 say "tests (cargo test)"
 cargo test --locked

@@ -119,6 +119,8 @@ impl Rootfs {
     fn to_tar(&self) -> Result<Vec<u8>, String> {
         let mut tar = tar::Builder::new(Vec::new());
         tar.follow_symlinks(true);
+        // GNU sparse entries are refused by older engines ("unhandled tar header type 83").
+        tar.sparse(false);
         let io = |e: std::io::Error| format!("could not pack the image: {e}");
         for d in &self.dirs {
             let mut h = tar::Header::new_gnu();
@@ -212,6 +214,24 @@ fn on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// ruff's real binary: the one on PATH may be a wrapper script (pyenv's shims are), which
+/// would not run inside the image; ruff's Python package knows where its binary is.
+fn ruff_binary() -> Option<PathBuf> {
+    let found = on_path("ruff")?;
+    let is_script = std::fs::read(&found)
+        .map(|b| b.starts_with(b"#!"))
+        .unwrap_or(true);
+    if !is_script {
+        return Some(found);
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import ruff; print(ruff.find_ruff_bin())"])
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    path.is_file().then_some(path)
+}
+
 fn server_rootfs() -> Result<Rootfs, String> {
     let mut fs = Rootfs::default();
     fs.base();
@@ -220,13 +240,24 @@ fn server_rootfs() -> Result<Rootfs, String> {
     fs.add_binary("/usr/local/bin/ecca", &ecca)?;
     fs.add_binary("/usr/bin/node", &required("/usr/bin/node", "nodejs")?)?;
     fs.add_binary("/bin/sh", &required("/bin/sh", "dash")?)?;
-    if let Some(ruff) = on_path("ruff") {
+    if let Some(ruff) = ruff_binary() {
         fs.add_binary("/usr/local/bin/ruff", &ruff)?;
     }
     let git = required("/usr/bin/git", "git")?;
     fs.add_binary("/usr/bin/git", &git)?;
-    if Path::new("/usr/lib/git-core").is_dir() {
-        fs.add_tree(Path::new("/usr/lib/git-core"), &[])?;
+    // The helpers git runs for clone, fetch and push: builtins are the git binary under
+    // another name (linked, not copied); the http transports are programs of their own.
+    for builtin in ["git-upload-pack", "git-receive-pack", "git-upload-archive"] {
+        fs.symlinks
+            .insert(format!("usr/lib/git-core/{builtin}"), "/usr/bin/git".into());
+        fs.symlinks
+            .insert(format!("usr/bin/{builtin}"), "/usr/bin/git".into());
+    }
+    for helper in ["git-remote-http", "git-remote-https"] {
+        let p = Path::new("/usr/lib/git-core").join(helper);
+        if p.exists() {
+            fs.add_binary(&format!("/usr/lib/git-core/{helper}"), &p)?;
+        }
     }
     if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
         fs.add_file(
