@@ -149,6 +149,16 @@ pub enum KickStart {
     Effects(Vec<Effect>),
 }
 
+impl Kick {
+    /// Starts with an event; `with` commits with the first checkpoint.
+    pub fn event(event: AgentEvent, with: Vec<WriteOp>) -> Kick {
+        Kick {
+            start: KickStart::Event(event),
+            with,
+        }
+    }
+}
+
 /// Performs the kick and everything it leads to, until the run waits or ends.
 pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
     let mut d = Driver {

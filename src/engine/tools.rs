@@ -77,13 +77,15 @@ pub struct Snippet {
     pub similarity: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One finding of a linter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     pub file: String,
     pub line: u32,
     pub column: u32,
     pub code: String,
     pub message: String,
+    /// `error` or `warning`.
     pub severity: String,
 }
 
@@ -96,15 +98,22 @@ pub struct LintReport {
     pub fixed_code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How a sandboxed run ended; also what the code-execution server returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExecReport {
     pub stdout: String,
     pub stderr: String,
+    /// None when the run was killed (timeout or too much output).
     pub exit_code: Option<i64>,
     pub passed: bool,
     pub duration_ms: u64,
     pub timed_out: bool,
     pub oom_killed: bool,
+    #[serde(default)]
+    pub output_truncated: bool,
+    /// The container that ran it (removed afterwards).
+    #[serde(default)]
+    pub container: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

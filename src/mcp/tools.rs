@@ -142,15 +142,9 @@ fn reply(request: &ToolRequest, v: Value) -> Result<ToolReply, String> {
                 fixed_code: v["fixed_code"].as_str().map(str::to_string),
             })
         }
-        ToolRequest::Execute { .. } | ToolRequest::RunTests { .. } => ToolReply::Exec(ExecReport {
-            stdout: v["stdout"].as_str().unwrap_or("").into(),
-            stderr: v["stderr"].as_str().unwrap_or("").into(),
-            exit_code: v["exit_code"].as_i64(),
-            passed: v["passed"].as_bool().unwrap_or(false),
-            duration_ms: v["duration_ms"].as_u64().unwrap_or(0),
-            timed_out: v["timed_out"].as_bool().unwrap_or(false),
-            oom_killed: v["oom_killed"].as_bool().unwrap_or(false),
-        }),
+        ToolRequest::Execute { .. } | ToolRequest::RunTests { .. } => {
+            ToolReply::Exec(serde_json::from_value::<ExecReport>(v).map_err(bad)?)
+        }
     })
 }
 

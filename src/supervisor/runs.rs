@@ -77,10 +77,7 @@ impl Supervisor {
             self.inner.bus.publish(event);
         }
         let task_id = task.id.clone();
-        let kick = Kick {
-            start: KickStart::Event(AgentEvent::Start),
-            with: vec![],
-        };
+        let kick = Kick::event(AgentEvent::Start, vec![]);
         self.spawn_run(task, run.id.clone(), attempt, agent, kick, false)?;
         Ok(Reply::TaskStarted {
             task_id,
@@ -147,10 +144,7 @@ impl Supervisor {
             run.id,
             run.attempt,
             agent,
-            Kick {
-                start: KickStart::Event(event),
-                with: vec![record],
-            },
+            Kick::event(event, vec![record]),
             true,
         )?;
         Ok(Reply::Done)
@@ -184,10 +178,7 @@ impl Supervisor {
             run.id,
             run.attempt,
             agent,
-            Kick {
-                start: KickStart::Event(AgentEvent::Cancel),
-                with: vec![],
-            },
+            Kick::event(AgentEvent::Cancel, vec![]),
             true,
         )?;
         Ok(Reply::Done)
@@ -298,10 +289,7 @@ impl Supervisor {
                 _ = cancel.cancelled() => None,
             };
             let kick = if permit.is_none() {
-                Kick {
-                    start: KickStart::Event(AgentEvent::Cancel),
-                    with: kick.with,
-                }
+                Kick::event(AgentEvent::Cancel, kick.with)
             } else {
                 kick
             };

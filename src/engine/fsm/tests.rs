@@ -105,6 +105,8 @@ fn exec(passed: bool) -> ToolReply {
         duration_ms: 40,
         timed_out: false,
         oom_killed: false,
+        output_truncated: false,
+        container: "c0ffee".into(),
     })
 }
 

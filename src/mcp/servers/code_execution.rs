@@ -4,11 +4,12 @@
 
 use super::fail;
 use crate::containers::{Engine, SandboxSpec, images::SANDBOX_IMAGE};
+use crate::engine::tools::ExecReport;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,21 +64,6 @@ pub struct RunArgs {
     pub timeout_secs: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ExecResult {
-    /// The container that ran it (removed afterwards).
-    pub container: String,
-    pub stdout: String,
-    pub stderr: String,
-    /// None when the run was killed (timeout or too much output).
-    pub exit_code: Option<i64>,
-    pub passed: bool,
-    pub duration_ms: u64,
-    pub timed_out: bool,
-    pub oom_killed: bool,
-    pub output_truncated: bool,
-}
-
 fn safe_relative(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
@@ -100,7 +86,7 @@ impl CodeExecution {
         interpreter: &str,
         default_name: &str,
         args: RunArgs,
-    ) -> Result<Json<ExecResult>, String> {
+    ) -> Result<Json<ExecReport>, String> {
         let filename = args.filename.unwrap_or_else(|| default_name.to_string());
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         for f in args.files {
@@ -148,7 +134,7 @@ impl CodeExecution {
             .await
             .map_err(|e| e.0)?;
         let out = engine.run_sandboxed(&spec).await.map_err(|e| e.0)?;
-        Ok(Json(ExecResult {
+        Ok(Json(ExecReport {
             container: out.container_id.clone(),
             passed: out.exit_code == Some(0),
             stdout: out.stdout,
@@ -174,7 +160,7 @@ impl CodeExecution {
     pub async fn run_python(
         &self,
         Parameters(args): Parameters<RunArgs>,
-    ) -> Result<Json<ExecResult>, String> {
+    ) -> Result<Json<ExecReport>, String> {
         self.run("/usr/bin/python3", "main.py", args).await
     }
 
@@ -184,7 +170,7 @@ impl CodeExecution {
     pub async fn run_node(
         &self,
         Parameters(args): Parameters<RunArgs>,
-    ) -> Result<Json<ExecResult>, String> {
+    ) -> Result<Json<ExecReport>, String> {
         self.run("/usr/bin/node", "main.js", args).await
     }
 
@@ -194,7 +180,7 @@ impl CodeExecution {
     pub async fn run_bash(
         &self,
         Parameters(args): Parameters<RunArgs>,
-    ) -> Result<Json<ExecResult>, String> {
+    ) -> Result<Json<ExecReport>, String> {
         self.run("/bin/bash", "main.sh", args).await
     }
 }

@@ -2,6 +2,7 @@
 //! syntax checks, saying which ran) and fix_lint. Linters only parse code; none of it is run.
 
 use super::fail;
+use crate::engine::tools::Diagnostic;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{ServerCapabilities, ServerConfig};
@@ -31,17 +32,6 @@ pub struct FixArgs {
     pub code: String,
     #[serde(default)]
     pub filename: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-    pub code: String,
-    pub message: String,
-    /// `error` or `warning`.
-    pub severity: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
