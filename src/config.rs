@@ -188,6 +188,28 @@ pub struct OfflineConfig {
     pub latency_ms: u64,
 }
 
+/// The console's look and keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `dark` or `light`.
+    pub theme: String,
+    /// A theme file whose roles override the chosen theme's (only those it sets).
+    pub theme_file: Option<std::path::PathBuf>,
+    /// Key overrides, `"context.action" = "key"`, e.g. `"approvals.approve" = "a"`.
+    pub keys: BTreeMap<String, String>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            theme: "dark".into(),
+            theme_file: None,
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
 /// Where the engine's tools come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -253,6 +275,7 @@ pub struct Config {
     pub offline: OfflineConfig,
     pub max_tokens: MaxTokensConfig,
     pub tools: ToolsConfig,
+    pub console: ConsoleConfig,
 }
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.

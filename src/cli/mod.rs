@@ -1,6 +1,7 @@
 //! The headless command line. Each command validates its input against the store before
 //! anything is written, so a mistake costs nothing and changes nothing.
 
+pub mod console;
 mod lists;
 pub mod mcp;
 mod run;
@@ -22,6 +23,9 @@ pub struct Cli {
     /// The config file (default: config.toml in the data dir).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// With no command: open the console with a sample client and tasks already working.
+    #[arg(long)]
+    pub demo: bool,
     #[command(subcommand)]
     pub command: Option<CliCommand>,
 }
@@ -144,16 +148,7 @@ impl Setup {
 pub async fn main(cli: Cli) -> Result<(), String> {
     let setup = Setup::resolve(&cli)?;
     match cli.command {
-        None => {
-            println!(
-                "ecca: the console arrives in a later release; for now use the headless commands."
-            );
-            println!(
-                "Try: ecca run --task \"Write a Python hello world\" --dry-run --auto-approve"
-            );
-            println!("     ecca --help");
-            Ok(())
-        }
+        None => console::run(&setup, cli.demo).await,
         Some(CliCommand::Run(args)) => run::run(&setup, args).await,
         Some(CliCommand::Approve { task_id }) => {
             run::decide(&setup, run::Decision::Approve, &task_id, String::new()).await

@@ -173,6 +173,44 @@ impl Store {
             .map_err(|e| StoreError::sql("reading a run", e))
     }
 
+    /// The newest `limit` tasks with their latest run's id and agent state, in one query:
+    /// what the console's Runs view opens with.
+    pub fn console_rows(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(TaskRecord, Option<(String, String, i64)>)>, StoreError> {
+        let conn = self.reader();
+        let cols: Vec<String> = TASK_COLUMNS
+            .split(',')
+            .map(|c| format!("t.{}", c.trim()))
+            .collect();
+        let sql = format!(
+            "SELECT {}, r.id, r.agent_state, r.started_at FROM (SELECT * FROM code_tasks ORDER BY created_at DESC, id DESC LIMIT ?1) t
+             LEFT JOIN runs r ON r.task_id = t.id AND r.attempt = (SELECT MAX(attempt) FROM runs WHERE task_id = t.id)
+             ORDER BY t.created_at DESC, t.id DESC",
+            cols.join(", ")
+        );
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .map_err(|e| StoreError::sql("listing runs", e))?;
+        stmt.query_map(params![limit as i64], |r| {
+            let task = task_from_row(r)?;
+            let run: Option<String> = r.get(20)?;
+            Ok((
+                task,
+                run.map(|id| {
+                    (
+                        id,
+                        r.get::<_, String>(21).unwrap_or_default(),
+                        r.get::<_, i64>(22).unwrap_or_default(),
+                    )
+                }),
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| StoreError::sql("listing runs", e))
+    }
+
     /// The highest task number handed out so far (`T-0042` → 42).
     pub fn max_task_number(&self) -> Result<u64, StoreError> {
         self.reader()

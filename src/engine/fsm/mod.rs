@@ -7,6 +7,8 @@
 //! under the pass mark (≤ 3 times) → approval gate → deliver → store the good snippets.
 
 mod steps;
+
+pub use steps::deliverable_files;
 #[cfg(test)]
 mod tests;
 

@@ -683,7 +683,7 @@ fn next_store(a: &mut Agent) -> Vec<Effect> {
 }
 
 /// The files handed over on approval: each subtask's code and tests.
-pub(crate) fn deliverable_files(a: &Agent) -> Vec<DeliverableFile> {
+pub fn deliverable_files(a: &Agent) -> Vec<DeliverableFile> {
     let mut files = Vec::new();
     for s in &a.subtasks {
         if let Some(code) = &s.code {

@@ -1,0 +1,144 @@
+//! The console's one loop: terminal input, supervisor events, finished background work and
+//! a frame deadline, in one `select!`. A frame is drawn only when something changed, and at
+//! most 60 times a second; with nothing happening, nothing is drawn. Anything slow (store
+//! reads, commands) runs off the loop and comes back as a message.
+
+use super::app::{App, Effect};
+use super::model::load_detail;
+use super::views;
+use crate::store::Store;
+use crate::supervisor::{Command, Subscription, Supervisor};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{Event as TermEvent, KeyEventKind};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Shortest time between two frames (60 frames a second).
+pub const FRAME: Duration = Duration::from_millis(16);
+
+/// Work that finished off the loop.
+enum Done {
+    Detail(u64, Result<super::model::Detail, String>),
+    Command(Command, Result<(), String>),
+}
+
+/// What ended the loop, and how many frames it drew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopReport {
+    pub frames: u64,
+}
+
+/// Runs the console until the operator quits, `stop` resolves, or input ends.
+pub async fn run<B: Backend, I>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut input: I,
+    mut events: Subscription,
+    supervisor: &Supervisor,
+    store: Store,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<LoopReport, String>
+where
+    I: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
+    let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
+    let switch_percent = supervisor.config().budgets.switch_at_percent;
+    let mut frames = 0u64;
+    let mut last_frame = Instant::now() - FRAME;
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    tokio::pin!(stop);
+    loop {
+        if app.dirty {
+            app.now_ms = crate::time::now_ms();
+            let due = last_frame + FRAME;
+            if Instant::now() >= due {
+                terminal
+                    .draw(|f| views::draw(f, app))
+                    .map_err(|e| format!("could not draw: {e}"))?;
+                frames += 1;
+                last_frame = Instant::now();
+                app.dirty = false;
+            }
+        }
+        let frame_due = app.dirty.then_some(last_frame + FRAME);
+        // Elapsed times only move while something works: tick once a second then.
+        let ticking = app.rows.iter().any(|r| {
+            r.ended_at.is_none()
+                && r.started_at.is_some()
+                && !r.status.is_terminal()
+                && r.waiting_since.is_none()
+        });
+        let effects: Vec<Effect> = tokio::select! {
+            _ = &mut stop => break,
+            input = input.next() => match input {
+                None => break,
+                Some(Err(e)) => return Err(format!("could not read the terminal: {e}")),
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => app.key(k),
+                Some(Ok(TermEvent::Mouse(m))) => app.mouse(m),
+                Some(Ok(TermEvent::Paste(text))) => {
+                    app.paste(&text);
+                    vec![]
+                }
+                Some(Ok(TermEvent::Resize(_, _))) => {
+                    app.dirty = true;
+                    vec![]
+                }
+                Some(Ok(_)) => vec![],
+            },
+            delivery = events.next() => match delivery {
+                Some(d) => app.apply(&d),
+                None => break,
+            },
+            done = done_rx.recv() => {
+                match done {
+                    Some(Done::Detail(req, result)) => app.detail_loaded(req, result),
+                    Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
+                    None => {}
+                }
+                vec![]
+            }
+            _ = sleep_until(frame_due) => vec![],
+            _ = sleep_until(ticking.then_some(next_tick)) => {
+                next_tick = Instant::now() + Duration::from_secs(1);
+                app.dirty = true;
+                vec![]
+            }
+        };
+        for effect in effects {
+            match effect {
+                Effect::Quit => return Ok(LoopReport { frames }),
+                Effect::LoadDetail { task_id, request } => {
+                    let store = store.clone();
+                    let tx = done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = load_detail(&store, &task_id, switch_percent);
+                        let _ = tx.blocking_send(Done::Detail(request, result));
+                    });
+                }
+                Effect::Send(command) => {
+                    let sup = supervisor.clone();
+                    let tx = done_tx.clone();
+                    tokio::spawn(async move {
+                        let result = sup
+                            .execute(command.clone())
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.0);
+                        let _ = tx.send(Done::Command(command, result)).await;
+                    });
+                }
+            }
+        }
+    }
+    Ok(LoopReport { frames })
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

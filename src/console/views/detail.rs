@@ -1,0 +1,286 @@
+//! The Run detail: cost meter, timeline and the panes (model output, diff, lint, tests,
+//! execution). Only the visible lines of a pane are touched, however long it is.
+
+use super::{block, money};
+use crate::console::app::{App, PANES};
+use crate::console::model::Detail;
+use crate::console::theme::{Role, Theme};
+use crate::money::Micros;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some(d) = &app.detail else {
+        let b = block(app, "Run");
+        let inner = b.inner(area);
+        frame.render_widget(b, area);
+        frame.render_widget(
+            Paragraph::new(Span::styled("Loading…", t.fg(Role::Muted))),
+            inner,
+        );
+        return;
+    };
+    let row = app.rows.iter().find(|r| r.task_id == d.task_id);
+    let title = format!(
+        "Run {} · {}",
+        d.run_id,
+        row.map(|r| r.title.as_str()).unwrap_or("")
+    );
+    let outer = block(app, &title);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let [meter, tabs, body] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    let cost = row.map(|r| r.cost).unwrap_or(0);
+    let simulated = row.is_some_and(|r| r.simulated);
+    let state = row
+        .map(|r| format!("{} {}", r.state, r.step))
+        .unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(vec![
+            meter_line(
+                t,
+                "task ",
+                cost,
+                d.budget,
+                Some(d.switch_percent),
+                simulated,
+                meter.width,
+                &state,
+            ),
+            meter_line(
+                t,
+                "month",
+                d.client_spent,
+                d.client_cap,
+                None,
+                simulated,
+                meter.width,
+                "",
+            ),
+        ]),
+        meter,
+    );
+    let titles: Vec<Line> = PANES.iter().map(|p| Line::from(*p)).collect();
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(app.pane)
+            .style(t.fg(Role::Muted))
+            .highlight_style(t.selected())
+            .divider("│"),
+        tabs,
+    );
+    let (timeline_area, pane_area) = if body.width >= 120 && PANES[app.pane] != "Timeline" {
+        let [a, b] = Layout::horizontal([Constraint::Length(38), Constraint::Min(20)]).areas(body);
+        (Some(a), b)
+    } else {
+        (None, body)
+    };
+    if let Some(a) = timeline_area {
+        let lines = timeline_lines(t, d);
+        let h = a.height as usize;
+        let shown: Vec<Line> = lines
+            .into_iter()
+            .rev()
+            .take(h)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        frame.render_widget(Paragraph::new(shown), a);
+    }
+    let lines = pane_lines(t, d, PANES[app.pane], pane_area.height as usize, app.scroll);
+    frame.render_widget(Paragraph::new(lines), pane_area);
+}
+
+/// `task  [█████░░┃░░] $0.42 of $1.00 (42%)`, with the switch point marked.
+fn meter_line<'a>(
+    t: &Theme,
+    label: &'a str,
+    spent: Micros,
+    cap: Micros,
+    switch: Option<u8>,
+    simulated: bool,
+    width: u16,
+    tail: &str,
+) -> Line<'a> {
+    let bar = 24usize;
+    let frac = if cap > 0 {
+        spent as f64 / cap as f64
+    } else {
+        0.0
+    };
+    let filled = ((frac.min(1.0)) * bar as f64).round() as usize;
+    let mark = switch.map(|p| (p as usize * bar) / 100);
+    let role = if frac >= 1.0 {
+        Role::GaugeOver
+    } else if switch.is_some_and(|p| frac * 100.0 >= p as f64) {
+        Role::GaugeWarn
+    } else {
+        Role::Gauge
+    };
+    let mut spans = vec![Span::styled(format!(" {label} ["), t.fg(Role::Muted))];
+    for i in 0..bar {
+        let (ch, style) = if Some(i) == mark {
+            ("┃", t.fg(Role::Warn))
+        } else if i < filled {
+            ("█", t.fg(role))
+        } else {
+            ("░", t.fg(Role::Border))
+        };
+        spans.push(Span::styled(ch, style));
+    }
+    spans.push(Span::styled("] ", t.fg(Role::Muted)));
+    spans.push(Span::styled(
+        format!(
+            "{} of {} ({:.1}%)",
+            money(spent, simulated),
+            money(cap, false),
+            frac * 100.0
+        ),
+        t.fg(if simulated {
+            Role::Simulated
+        } else {
+            Role::Text
+        }),
+    ));
+    if let Some(p) = switch {
+        if width > 90 {
+            spans.push(Span::styled(
+                format!("  ┃ cheaper model from {p}%"),
+                t.fg(Role::Muted),
+            ));
+        }
+    }
+    if !tail.is_empty() && width > 120 {
+        spans.push(Span::styled(format!("   {tail}"), t.fg(Role::Accent)));
+    }
+    Line::from(spans)
+}
+
+fn timeline_lines<'a>(t: &Theme, d: &'a Detail) -> Vec<Line<'a>> {
+    d.timeline
+        .iter()
+        .map(|e| {
+            let role = if e.text.starts_with("  ") {
+                Role::Muted
+            } else {
+                Role::Text
+            };
+            Line::from(Span::styled(e.text.as_str(), t.fg(role)))
+        })
+        .collect()
+}
+
+fn diff_style(t: &Theme, line: &str) -> Style {
+    if line.starts_with("+++") || line.starts_with("---") {
+        t.title()
+    } else if line.starts_with("@@") {
+        t.fg(Role::DiffHunk)
+    } else if line.starts_with('+') {
+        t.fg(Role::DiffAdd)
+    } else if line.starts_with('-') {
+        t.fg(Role::DiffDel)
+    } else {
+        t.fg(Role::Text)
+    }
+}
+
+/// The visible lines of a pane: `height` lines ending `scroll` lines above the bottom.
+pub fn pane_lines<'a>(
+    t: &Theme,
+    d: &'a Detail,
+    pane: &str,
+    height: usize,
+    scroll: usize,
+) -> Vec<Line<'a>> {
+    let window = |len: usize| {
+        let end = len.saturating_sub(scroll.min(len.saturating_sub(height.min(len))));
+        (end.saturating_sub(height), end)
+    };
+    match pane {
+        "Output" => {
+            if d.output.is_empty() {
+                return vec![Line::from(Span::styled(
+                    "no model output yet",
+                    t.fg(Role::Muted),
+                ))];
+            }
+            let (start, end) = window(d.output.len());
+            let mut out: Vec<Line> = (start..end)
+                .filter_map(|i| d.output.get(i))
+                .map(|l| Line::from(Span::styled(l, t.fg(Role::Text))))
+                .collect();
+            if start == 0 && d.output.dropped > 0 {
+                out.insert(
+                    0,
+                    Line::from(Span::styled(
+                        format!("… {} earlier lines dropped (4 MiB kept)", d.output.dropped),
+                        t.fg(Role::Muted),
+                    )),
+                );
+                out.truncate(height);
+            }
+            out
+        }
+        "Diff" => {
+            if d.diff.is_empty() {
+                return vec![Line::from(Span::styled(
+                    "no code written yet",
+                    t.fg(Role::Muted),
+                ))];
+            }
+            let (start, end) = window(d.diff.len());
+            d.diff[start..end]
+                .iter()
+                .map(|l| Line::from(Span::styled(l.as_str(), diff_style(t, l))))
+                .collect()
+        }
+        "Timeline" => {
+            let all = timeline_lines(t, d);
+            let (start, end) = window(all.len());
+            all.into_iter().skip(start).take(end - start).collect()
+        }
+        _ => {
+            let step = match pane {
+                "Lint" => &d.lint,
+                "Tests" => &d.tests,
+                _ => &d.exec,
+            };
+            if step.label.is_empty() {
+                return vec![Line::from(Span::styled(
+                    format!("{} has not run yet", pane.to_lowercase()),
+                    t.fg(Role::Muted),
+                ))];
+            }
+            let mut lines = vec![Line::from(Span::styled(step.label.clone(), t.title()))];
+            let (start, end) = window(step.lines.len());
+            lines.extend(step.lines[start..end].iter().map(|l| {
+                let role = if l.starts_with('!') || l.contains(" error ") || l.starts_with("failed")
+                {
+                    Role::Error
+                } else if l.starts_with("skipped") {
+                    Role::Warn
+                } else {
+                    Role::Text
+                };
+                Line::from(Span::styled(l.as_str(), t.fg(role)))
+            }));
+            if !d.skipped.is_empty() && pane == "Tests" {
+                lines.push(Line::from(Span::styled(
+                    format!("not verified: {}", d.skipped.join("; ")),
+                    t.fg(Role::Warn),
+                )));
+            }
+            lines
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Overlays: help (from the keymap table), the note dialog for revise and reject, and the
+//! confirmation before a reject. Dialogs only collect a decision; the app sends it.
+
+use super::block;
+use crate::console::app::{App, NoteFor, Overlay};
+use crate::console::theme::Role;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => {
+            let groups = app.keymap.help();
+            let mut lines = Vec::new();
+            for (ctx, binds) in groups {
+                lines.push(Line::from(Span::styled(ctx.name(), t.title())));
+                let mut row = Vec::new();
+                for (key, help) in binds {
+                    row.push(Span::styled(format!(" {key}"), t.fg(Role::Accent)));
+                    row.push(Span::styled(format!(" {help}  "), t.fg(Role::Text)));
+                }
+                lines.push(Line::from(row));
+            }
+            let box_area = centered(
+                area,
+                area.width.saturating_sub(4).min(110),
+                (lines.len() as u16 + 2).min(area.height),
+            );
+            frame.render_widget(Clear, box_area);
+            let b = block(app, "Keys");
+            let inner = b.inner(box_area);
+            frame.render_widget(b, box_area);
+            frame.render_widget(
+                Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+                inner,
+            );
+        }
+        Some(Overlay::Note {
+            purpose,
+            task_id,
+            text,
+        }) => {
+            let title = match purpose {
+                NoteFor::Revise => format!("Revise {task_id}: a note for the agent"),
+                NoteFor::Reject => format!("Reject {task_id}: why?"),
+            };
+            let box_area = centered(area, area.width.saturating_sub(6).min(90), 10);
+            frame.render_widget(Clear, box_area);
+            let b = block(app, &title);
+            let inner = b.inner(box_area);
+            frame.render_widget(b, box_area);
+            let [edit, hint] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+            frame.render_widget(text, edit);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    "Ctrl-S send · Esc cancel · Enter new line",
+                    t.fg(Role::Muted),
+                )),
+                hint,
+            );
+        }
+        Some(Overlay::Confirm { task_id, note }) => {
+            let box_area = centered(area, 64.min(area.width), 6);
+            frame.render_widget(Clear, box_area);
+            let b = block(app, "Reject?");
+            let inner = b.inner(box_area);
+            frame.render_widget(b, box_area);
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("Reject {task_id}? This ends the task; nothing is delivered."),
+                    t.fg(Role::Warn),
+                )),
+                Line::from(Span::styled(format!("reason: {note}"), t.fg(Role::Muted))),
+                Line::from(vec![
+                    Span::styled(" y", t.fg(Role::Accent)),
+                    Span::styled(" reject   ", t.fg(Role::Text)),
+                    Span::styled("n", t.fg(Role::Accent)),
+                    Span::styled(" keep it", t.fg(Role::Text)),
+                ]),
+            ];
+            frame.render_widget(Paragraph::new(lines), inner);
+        }
+    }
+}
