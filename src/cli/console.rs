@@ -5,14 +5,10 @@ use super::Setup;
 use crate::config::ProviderKind;
 use crate::console::app::{App, Header};
 use crate::console::keymap::Keymap;
-use crate::console::model::RunRow;
 use crate::console::theme::Theme;
 use crate::console::{event_loop, terminal};
 use crate::store::Store;
 use crate::supervisor::{Command, NewTask, Supervisor, SupervisorOptions};
-
-/// Rows the console opens with; older tasks stay in the store.
-pub const ROWS: usize = 500;
 
 /// The theme and keys the config asks for, `NO_COLOR` honoured.
 pub fn look(setup: &Setup) -> Result<(Theme, Keymap), String> {
@@ -32,12 +28,7 @@ pub fn look(setup: &Setup) -> Result<(Theme, Keymap), String> {
 /// The console's state from the store.
 pub fn app_from_store(setup: &Setup, store: &Store, header: Header) -> Result<App, String> {
     let (theme, keymap) = look(setup)?;
-    let rows: Vec<RunRow> = store
-        .console_rows(ROWS)
-        .map_err(|e| e.0)?
-        .iter()
-        .map(|(t, r)| RunRow::from_record(t, r.as_ref()))
-        .collect();
+    let rows = crate::console::model::load_rows(store)?;
     let clients = store
         .clients_with_spend(&crate::time::current_month())
         .map_err(|e| e.0)?
@@ -142,4 +133,77 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
     drop(guard);
     tools.stop().await;
     result.map(|_| ())
+}
+
+/// Parses `COLSxROWS`.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("--size {s}: give COLUMNSxROWS, e.g. 120x40"))?;
+    let w: u16 = w
+        .parse()
+        .map_err(|_| format!("--size {s}: {w} is not a number of columns"))?;
+    let h: u16 = h
+        .parse()
+        .map_err(|_| format!("--size {s}: {h} is not a number of rows"))?;
+    if !(40..=400).contains(&w) || !(12..=200).contains(&h) {
+        return Err(format!(
+            "--size {s}: use 40 to 400 columns and 12 to 200 rows"
+        ));
+    }
+    Ok((w, h))
+}
+
+/// `ecca screenshot`: a view drawn to SVG, from the sample data or the current store.
+pub fn screenshot(
+    setup: &Setup,
+    view: &str,
+    out: &std::path::Path,
+    size: &str,
+    from_store: bool,
+) -> Result<(), String> {
+    use crate::console::app::View;
+    let (w, h) = parse_size(size)?;
+    let (theme, keymap) = look(setup)?;
+    let base = match view {
+        "detail" => View::Detail,
+        "approvals" | "revise" | "reject" => View::Approvals,
+        _ => View::Runs,
+    };
+    let mut app = if from_store {
+        let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+        let env = |k: &str| std::env::var(k).ok();
+        let header = Header {
+            provider: setup.config.resolve_provider(&env),
+            tools: "tools as configured".into(),
+        };
+        let mut app = app_from_store(setup, &store, header)?;
+        let first = if base == View::Approvals {
+            app.waiting().first().map(|r| r.task_id.clone())
+        } else {
+            app.rows.first().map(|r| r.task_id.clone())
+        };
+        if let Some(id) = first {
+            app.detail = crate::console::model::load_detail(
+                &store,
+                &id,
+                setup.config.budgets.switch_at_percent,
+            )
+            .ok();
+        }
+        app.view = base;
+        app
+    } else {
+        crate::console::fixture::app(theme.clone(), keymap, base)
+    };
+    app.theme = theme;
+    crate::console::stage(&mut app, view)?;
+    let buffer = crate::console::render(&app, w, h)?;
+    let svg = crate::console::svg::svg(&buffer, &app.theme);
+    let tmp = out.with_extension("svg.tmp");
+    std::fs::write(&tmp, svg)
+        .and_then(|_| std::fs::rename(&tmp, out))
+        .map_err(|e| format!("could not write {}: {e}", out.display()))?;
+    println!("wrote {} ({view}, {w}x{h})", out.display());
+    Ok(())
 }

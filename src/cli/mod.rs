@@ -71,6 +71,18 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: mcp::McpCommand,
     },
+    /// Draw a console view to an SVG file (sample data unless --store).
+    Screenshot {
+        /// runs, detail, approvals, new-task, help, revise, reject or empty.
+        view: String,
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
+        #[arg(long, default_value = "120x40", value_name = "COLSxROWS")]
+        size: String,
+        /// Draw the current store instead of the sample data.
+        #[arg(long)]
+        store: bool,
+    },
     /// Container images, built with no registry.
     Images {
         #[command(subcommand)]
@@ -197,6 +209,12 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,
+        Some(CliCommand::Screenshot {
+            view,
+            out,
+            size,
+            store,
+        }) => console::screenshot(&setup, &view, &out, &size, store),
         Some(CliCommand::Images {
             command: ImagesCommand::Build { only, if_missing },
         }) => mcp::build_images(only, if_missing).await,

@@ -76,7 +76,12 @@ impl Sort {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(Command),
-    LoadDetail { task_id: String, request: u64 },
+    LoadDetail {
+        task_id: String,
+        request: u64,
+    },
+    /// Read the rows again from the store (after missing events).
+    ReloadRows,
     Quit,
 }
 
@@ -253,6 +258,23 @@ impl App {
         self.dirty = true;
     }
 
+    /// Rows read again from the store; the selection stays on the same task.
+    pub fn rows_loaded(&mut self, rows: Vec<RunRow>) {
+        let selected = self
+            .visible_runs()
+            .get(self.runs_sel)
+            .map(|r| r.task_id.clone());
+        self.rows = rows;
+        if let Some(id) = selected {
+            self.runs_sel = self
+                .visible_runs()
+                .iter()
+                .position(|r| r.task_id == id)
+                .unwrap_or(0);
+        }
+        self.dirty = true;
+    }
+
     /// The outcome of a command the loop sent.
     pub fn command_done(&mut self, what: &Command, result: Result<(), String>) {
         self.notice = Some(match result {
@@ -286,8 +308,15 @@ impl App {
                     false,
                 ));
                 self.dirty = true;
-                self.detail = self.detail.take().filter(|_| false);
-                return self.load_selected();
+                let mut effects = vec![Effect::ReloadRows];
+                if let Some(d) = self.detail.take() {
+                    self.detail_request += 1;
+                    effects.push(Effect::LoadDetail {
+                        task_id: d.task_id,
+                        request: self.detail_request,
+                    });
+                }
+                return effects;
             }
             Delivery::Event(e) => e.as_ref(),
         };

@@ -252,6 +252,19 @@ fn step_view(payload: &serde_json::Value) -> StepView {
     }
 }
 
+/// Rows the console opens with; older tasks stay in the store.
+pub const ROWS: usize = 500;
+
+/// The newest tasks as rows, in one query.
+pub fn load_rows(store: &Store) -> Result<Vec<RunRow>, String> {
+    Ok(store
+        .console_rows(ROWS)
+        .map_err(|e| e.0)?
+        .iter()
+        .map(|(t, r)| RunRow::from_record(t, r.as_ref()))
+        .collect())
+}
+
 /// Reads a task's latest run from the store. Runs on a blocking thread, never in render.
 pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<Detail, String> {
     let task = store
