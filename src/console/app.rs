@@ -36,7 +36,7 @@ pub enum Overlay {
     Note {
         purpose: NoteFor,
         task_id: String,
-        text: TextArea<'static>,
+        text: Box<TextArea<'static>>,
     },
     Confirm {
         task_id: String,
@@ -179,7 +179,7 @@ impl App {
             Sort::State => {
                 v.sort_by(|a, b| a.state.cmp(&b.state).then(b.created_at.cmp(&a.created_at)))
             }
-            Sort::Cost => v.sort_by(|a, b| b.cost.cmp(&a.cost)),
+            Sort::Cost => v.sort_by_key(|r| std::cmp::Reverse(r.cost)),
             Sort::Client => v.sort_by(|a, b| {
                 a.client_id
                     .cmp(&b.client_id)
@@ -609,7 +609,7 @@ impl App {
                     self.overlay = Some(Overlay::Note {
                         purpose,
                         task_id,
-                        text,
+                        text: Box::new(text),
                     });
                 }
             }

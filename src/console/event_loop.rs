@@ -21,7 +21,7 @@ pub const FRAME: Duration = Duration::from_millis(16);
 
 /// Work that finished off the loop.
 enum Done {
-    Detail(u64, Result<super::model::Detail, String>),
+    Detail(u64, Box<Result<super::model::Detail, String>>),
     Rows(Result<Vec<super::model::RunRow>, String>),
     Command(Command, Result<(), String>),
 }
@@ -95,7 +95,7 @@ where
             },
             done = done_rx.recv() => {
                 match done {
-                    Some(Done::Detail(req, result)) => app.detail_loaded(req, result),
+                    Some(Done::Detail(req, result)) => app.detail_loaded(req, *result),
                     Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
                     Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
                     Some(Done::Rows(Err(e))) => app.command_done(&Command::Cancel { task_id: String::new() }, Err(e)),
@@ -118,7 +118,7 @@ where
                     let tx = done_tx.clone();
                     tokio::task::spawn_blocking(move || {
                         let result = load_detail(&store, &task_id, switch_percent);
-                        let _ = tx.blocking_send(Done::Detail(request, result));
+                        let _ = tx.blocking_send(Done::Detail(request, Box::new(result)));
                     });
                 }
                 Effect::ReloadRows => {

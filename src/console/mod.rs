@@ -70,7 +70,9 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
             app.overlay = Some(Overlay::Note {
                 purpose: NoteFor::Revise,
                 task_id,
-                text: note("Retry the rankings API twice with backoff,\nand log the week number."),
+                text: Box::new(note(
+                    "Retry the rankings API twice with backoff,\nand log the week number.",
+                )),
             });
         }
         "reject" => {

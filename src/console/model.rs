@@ -358,7 +358,7 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
             }
         }
         for f in crate::engine::fsm::deliverable_files(a) {
-            d.diff.push(format!("--- /dev/null"));
+            d.diff.push("--- /dev/null".to_string());
             d.diff.push(format!("+++ b/{}", f.path));
             d.diff
                 .push(format!("@@ -0,0 +1,{} @@", f.content.lines().count()));

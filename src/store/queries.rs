@@ -13,6 +13,9 @@ const TASK_COLUMNS: &str =
 const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
     cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
 
+/// A task's latest run as the console lists it: id, agent state, start time.
+pub type LatestRun = (String, String, i64);
+
 fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<TaskStatus> {
     let s: String = row.get(idx)?;
     TaskStatus::parse(&s).ok_or_else(|| {
@@ -178,7 +181,7 @@ impl Store {
     pub fn console_rows(
         &self,
         limit: usize,
-    ) -> Result<Vec<(TaskRecord, Option<(String, String, i64)>)>, StoreError> {
+    ) -> Result<Vec<(TaskRecord, Option<LatestRun>)>, StoreError> {
         let conn = self.reader();
         let cols: Vec<String> = TASK_COLUMNS
             .split(',')

@@ -102,6 +102,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// `task  [█████░░┃░░] $0.42 of $1.00 (42%)`, with the switch point marked.
+#[allow(clippy::too_many_arguments)] // one line of the meter: every argument is a part of it
 fn meter_line<'a>(
     t: &Theme,
     label: &'a str,
@@ -152,13 +153,13 @@ fn meter_line<'a>(
             Role::Text
         }),
     ));
-    if let Some(p) = switch {
-        if width > 90 {
-            spans.push(Span::styled(
-                format!("  ┃ cheaper model from {p}%"),
-                t.fg(Role::Muted),
-            ));
-        }
+    if let Some(p) = switch
+        && width > 90
+    {
+        spans.push(Span::styled(
+            format!("  ┃ cheaper model from {p}%"),
+            t.fg(Role::Muted),
+        ));
     }
     if !tail.is_empty() && width > 120 {
         spans.push(Span::styled(format!("   {tail}"), t.fg(Role::Accent)));

@@ -66,7 +66,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             frame.render_widget(b, box_area);
             let [edit, hint] =
                 Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-            frame.render_widget(text, edit);
+            frame.render_widget(text.as_ref(), edit);
             frame.render_widget(
                 Paragraph::new(Span::styled(
                     "Ctrl-S send · Esc cancel · Enter new line",

@@ -1,0 +1,273 @@
+//! The console driven by injected events: real supervisor events and keys in, effects out,
+//! performed by the test as the loop would. And the loop itself, counting frames.
+
+use ecca::config::{Config, ProviderKind};
+use ecca::console::app::{App, Effect, Header, View};
+use ecca::console::keymap::Keymap;
+use ecca::console::model::{load_detail, load_rows};
+use ecca::console::theme::Theme;
+use ecca::console::{event_loop, render, svg};
+use ecca::domain::TaskStatus;
+use ecca::supervisor::{Command, Delivery, Subscription, Supervisor, SupervisorOptions};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+async fn supervisor(dir: &std::path::Path, latency_ms: u64, capacity: usize) -> Supervisor {
+    let mut config = Config::default();
+    config.offline.latency_ms = latency_ms;
+    config.supervisor.event_capacity = capacity;
+    let sup = Supervisor::start(SupervisorOptions::new(dir.to_path_buf(), config))
+        .await
+        .unwrap();
+    sup.execute(Command::UpsertClient {
+        id: "acme".into(),
+        name: "Acme".into(),
+        monthly_budget_micros: 100_000_000,
+    })
+    .await
+    .unwrap();
+    sup
+}
+
+fn app_for(sup: &Supervisor) -> App {
+    let header = Header {
+        provider: ProviderKind::Offline,
+        tools: "none".into(),
+    };
+    let rows = load_rows(sup.store()).unwrap();
+    App::new(
+        Keymap::load(&BTreeMap::new()).unwrap(),
+        Theme::load("dark", None, false).unwrap(),
+        header,
+        rows,
+        vec!["acme".into()],
+        ecca::time::now_ms(),
+    )
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+/// Performs effects as the loop does (synchronously here).
+async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
+    for e in effects {
+        match e {
+            Effect::Send(cmd) => {
+                let r = sup.execute(cmd.clone()).await.map(|_| ()).map_err(|e| e.0);
+                app.command_done(&cmd, r);
+            }
+            Effect::LoadDetail { task_id, request } => {
+                let d = load_detail(sup.store(), &task_id, 70);
+                app.detail_loaded(request, d);
+            }
+            Effect::ReloadRows => app.rows_loaded(load_rows(sup.store()).unwrap()),
+            Effect::Quit => {}
+        }
+    }
+}
+
+/// Feeds events to the app until `done` holds.
+async fn pump(
+    app: &mut App,
+    sup: &Supervisor,
+    sub: &mut Subscription,
+    done: impl Fn(&App) -> bool,
+) -> Vec<Delivery> {
+    let mut seen = Vec::new();
+    while !done(app) {
+        let d = tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("no event for 20 s")
+            .expect("bus closed");
+        let effects = app.apply(&d);
+        perform(app, sup, effects).await;
+        seen.push(d);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_streaming_to_completion_fills_the_panes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 150, 4096).await;
+    let mut sub = sup.subscribe();
+    let mut app = app_for(&sup);
+    // Launch from the New task form, by keys.
+    let e = app.key(key('n'));
+    perform(&mut app, &sup, e).await;
+    assert_eq!(app.view, View::NewTask);
+    for c in "Write a Python hello world".chars() {
+        let e = app.key(key(c));
+        perform(&mut app, &sup, e).await;
+    }
+    let launch = app.key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+    assert!(
+        matches!(&launch[..], [Effect::Send(Command::StartTask { task })] if task.title == "Write a Python hello world" && task.client_id == "acme")
+    );
+    perform(&mut app, &sup, launch).await;
+    assert_eq!(app.view, View::Runs);
+
+    pump(&mut app, &sup, &mut sub, |a| {
+        a.rows.iter().any(|r| r.state == "coding")
+    })
+    .await;
+    // Open the run while it works: its output streams into the Output pane.
+    let e = app.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    perform(&mut app, &sup, e).await;
+    assert_eq!(app.view, View::Detail);
+    let lines_at_open = app.detail.as_ref().unwrap().output.len();
+    pump(&mut app, &sup, &mut sub, |a| {
+        a.rows[0].status == TaskStatus::AwaitingApproval
+            && a.detail.as_ref().is_some_and(|d| !d.diff.is_empty())
+    })
+    .await;
+    let d = app.detail.as_ref().unwrap();
+    assert!(
+        d.output.len() > lines_at_open,
+        "output grew while the run streamed"
+    );
+    assert!(
+        d.timeline
+            .iter()
+            .any(|e| e.text.starts_with("awaiting_approval")),
+        "{:?}",
+        d.timeline
+    );
+    assert!(
+        d.diff.iter().any(|l| l == "+    print(message)"),
+        "{:?}",
+        d.diff
+    );
+    assert_eq!(app.rows[0].iteration, 1);
+    assert!(app.rows[0].cost > 0 && app.rows[0].tokens > 0);
+
+    app.pane = 1; // Diff
+    let screen = svg::text(&render(&app, 160, 48).unwrap());
+    assert!(
+        screen.contains("+++ b/main.py") && screen.contains("Hello, world!"),
+        "{screen}"
+    );
+    assert!(screen.contains("task  ["), "the cost meter is drawn");
+    app.pane = 2; // Lint: no tool servers here, so it says skipped
+    let screen = svg::text(&render(&app, 160, 48).unwrap());
+    assert!(
+        screen.contains("skipped: no linter server configured"),
+        "{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_subscriber_is_told_and_recovers_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 0, 16).await;
+    let mut sub = sup.subscribe();
+    let mut app = app_for(&sup);
+    // The console reads nothing while a run streams far more than 16 events.
+    let started = sup
+        .execute(Command::StartTask {
+            task: ecca::supervisor::NewTask {
+                client_id: "acme".into(),
+                title: "Write a Python hello world".into(),
+                description: String::new(),
+                stack: "python".into(),
+                source: "manual".into(),
+                agent_kind: "builtin".into(),
+                budget_micros: None,
+                provider: Some(ProviderKind::Offline),
+            },
+        })
+        .await
+        .unwrap();
+    let ecca::supervisor::Reply::TaskStarted { task_id, .. } = started else {
+        panic!()
+    };
+    sup.wait_settled(&task_id).await.unwrap();
+    let first = sub.next().await.unwrap();
+    let Delivery::Lagged { missed } = first else {
+        panic!("expected a lag signal, got {first:?}")
+    };
+    assert!(missed > 0);
+    let effects = app.apply(&first);
+    assert!(effects.contains(&Effect::ReloadRows));
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .0
+            .contains(&format!("fell {missed} updates behind"))
+    );
+    perform(&mut app, &sup, effects).await;
+    // Recovered: the row is right although the events that moved it were missed.
+    let row = app.rows.iter().find(|r| r.task_id == task_id).unwrap();
+    assert_eq!(row.status, TaskStatus::AwaitingApproval);
+    assert!(row.cost > 0);
+    // And it keeps up from here on.
+    while let Some(d) = sub.try_next() {
+        assert!(!matches!(d, Delivery::Lagged { .. }));
+        app.apply(&d);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 0, 4096).await;
+    let mut app = app_for(&sup);
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    let idle = futures::stream::pending();
+    let report = event_loop::run(
+        &mut term,
+        &mut app,
+        idle,
+        sup.subscribe(),
+        &sup,
+        sup.store().clone(),
+        tokio::time::sleep(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.frames, 1, "the first frame, then nothing for 2 s");
+
+    // A run emits hundreds of events in a moment; frames stay at most one per 16 ms.
+    let sub = sup.subscribe();
+    let sup2 = sup.clone();
+    tokio::spawn(async move {
+        let mut task = ecca::supervisor::NewTask {
+            client_id: "acme".into(),
+            title: "Ten helpers".into(),
+            description: (1..=10).map(|i| format!("- helper {i}\n")).collect(),
+            stack: "python".into(),
+            source: "manual".into(),
+            agent_kind: "builtin".into(),
+            budget_micros: None,
+            provider: Some(ProviderKind::Offline),
+        };
+        task.budget_micros = Some(10_000_000);
+        sup2.execute(Command::StartTask { task }).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let report = event_loop::run(
+        &mut term,
+        &mut app,
+        futures::stream::pending(),
+        sub,
+        &sup,
+        sup.store().clone(),
+        tokio::time::sleep(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap();
+    let ms = started.elapsed().as_millis() as u64;
+    assert!(report.frames >= 2, "it drew the activity");
+    assert!(
+        report.frames <= ms / 16 + 2,
+        "{} frames in {ms} ms",
+        report.frames
+    );
+    assert!(
+        app.rows.iter().any(|r| r.title == "Ten helpers"),
+        "the events reached the app"
+    );
+}
