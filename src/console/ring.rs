@@ -3,6 +3,10 @@
 
 use std::collections::VecDeque;
 
+/// What a kept line costs beyond its text: the `String` itself, the allocator's header and
+/// its slot in the deque. Counting it makes the cap bound real memory, not just text.
+const LINE_OVERHEAD: usize = 48;
+
 #[derive(Debug, Clone)]
 pub struct LineRing {
     lines: VecDeque<String>,
@@ -42,12 +46,12 @@ impl LineRing {
     }
 
     pub fn push_line(&mut self, line: String) {
-        self.bytes += line.len() + 1;
+        self.bytes += line.capacity() + LINE_OVERHEAD;
         self.lines.push_back(line);
         while self.bytes > self.cap {
             match self.lines.pop_front() {
                 Some(old) => {
-                    self.bytes -= old.len() + 1;
+                    self.bytes -= old.capacity() + LINE_OVERHEAD;
                     self.dropped += 1;
                 }
                 None => break,
