@@ -271,3 +271,63 @@ async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
         "the events reached the app"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
+    use ecca::console::fixture;
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 0, 4096).await;
+    let mut app = fixture::app(
+        Theme::load("dark", None, false).unwrap(),
+        Keymap::load(&BTreeMap::new()).unwrap(),
+        View::Detail,
+    );
+    app.pane = 1; // Diff
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+    // Give the worker time to load its grammars; the loop keeps drawing what it has.
+    event_loop::run(
+        &mut term,
+        &mut app,
+        futures::stream::pending(),
+        sup.subscribe(),
+        &sup,
+        sup.store().clone(),
+        tokio::time::sleep(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    let code_lines = app
+        .detail
+        .as_ref()
+        .unwrap()
+        .diff
+        .iter()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .count();
+    assert_eq!(
+        app.highlights.len(),
+        code_lines,
+        "every visible code line was highlighted"
+    );
+    let def = app
+        .highlights
+        .values()
+        .find(|s| s.iter().any(|(_, t)| t == "def"))
+        .expect("the def line");
+    let others: Vec<_> = def.iter().map(|(c, _)| *c).collect();
+    assert!(
+        others.windows(2).any(|w| w[0] != w[1]),
+        "more than one colour on `def main()`: {def:?}"
+    );
+    // The last frame shows them: `def` is drawn in the keyword's colour, not the diff's green.
+    let buf = term.backend().buffer();
+    let text = svg::text(buf);
+    let row = text
+        .lines()
+        .position(|l| l.contains("+def main() -> str:"))
+        .expect("diff on screen");
+    let col = text.lines().nth(row).unwrap().find("def").unwrap();
+    let col = text.lines().nth(row).unwrap()[..col].chars().count() as u16;
+    let keyword = def.iter().find(|(_, t)| t == "def").unwrap().0;
+    assert_eq!(buf[(col, row as u16)].fg, keyword);
+}

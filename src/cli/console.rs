@@ -198,6 +198,18 @@ pub fn screenshot(
     };
     app.theme = theme;
     crate::console::stage(&mut app, view)?;
+    // Draw once to learn which diff lines show, highlight them, then draw for keeps.
+    crate::console::render(&app, w, h)?;
+    if let Some(request) = app.highlight_request() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = crate::console::highlight::Highlighter::spawn(move |reply| {
+            let _ = tx.send(reply);
+        });
+        worker.ask(request);
+        if let Ok(reply) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            app.highlighted(reply);
+        }
+    }
     let buffer = crate::console::render(&app, w, h)?;
     let svg = crate::console::svg::svg(&buffer, &app.theme);
     let tmp = out.with_extension("svg.tmp");

@@ -119,6 +119,12 @@ pub struct App {
     pub dirty: bool,
     /// Where the last frame put the list rows, for mouse clicks (written while drawing).
     pub list_area: Cell<Rect>,
+    /// Diff lines on screen in the last frame (written while drawing).
+    pub diff_view: Cell<Option<(usize, usize)>>,
+    /// Highlighted diff lines of the current detail, by diff index.
+    pub highlights: std::collections::HashMap<usize, super::highlight::Spans>,
+    highlight_key: u64,
+    highlight_asked: Option<(u64, usize, usize)>,
 }
 
 impl App {
@@ -153,7 +159,61 @@ impl App {
             lagged: 0,
             dirty: true,
             list_area: Cell::new(Rect::default()),
+            diff_view: Cell::new(None),
+            highlights: std::collections::HashMap::new(),
+            highlight_key: 0,
+            highlight_asked: None,
         }
+    }
+
+    /// Which diff the cache is for: the run and the diff's size.
+    fn diff_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if let Some(d) = &self.detail {
+            d.run_id.hash(&mut h);
+            d.diff.len().hash(&mut h);
+            d.diff.last().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// A request for the visible diff lines that are not highlighted yet, once.
+    pub fn highlight_request(&mut self) -> Option<super::highlight::Request> {
+        let (start, end) = self.diff_view.get()?;
+        if self.theme.color(super::theme::Role::Text).is_none() {
+            return None; // NO_COLOR: the plain diff it is
+        }
+        let key = self.diff_key();
+        if key != self.highlight_key {
+            self.highlights.clear();
+            self.highlight_key = key;
+        }
+        let d = self.detail.as_ref()?;
+        let missing = (start..end.min(d.diff.len())).any(|i| {
+            d.diff[i].starts_with('+')
+                && !d.diff[i].starts_with("+++")
+                && !self.highlights.contains_key(&i)
+        });
+        if !missing || self.highlight_asked == Some((key, start, end)) {
+            return None;
+        }
+        self.highlight_asked = Some((key, start, end));
+        let sections = super::highlight::sections(&d.diff, start, end);
+        Some(super::highlight::Request {
+            key,
+            sections,
+            dark: self.theme.name != "light",
+        })
+    }
+
+    /// Highlighted lines from the worker; those of another diff are dropped.
+    pub fn highlighted(&mut self, reply: super::highlight::Reply) {
+        if reply.key != self.highlight_key {
+            return;
+        }
+        self.highlights.extend(reply.lines);
+        self.dirty = true;
     }
 
     /// The Runs view's rows: filtered and sorted.

@@ -23,6 +23,7 @@ pub const FRAME: Duration = Duration::from_millis(16);
 enum Done {
     Detail(u64, Box<Result<super::model::Detail, String>>),
     Rows(Result<Vec<super::model::RunRow>, String>),
+    Highlighted(super::highlight::Reply),
     Command(Command, Result<(), String>),
 }
 
@@ -46,6 +47,10 @@ where
     I: Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
+    let to_loop = done_tx.clone();
+    let highlighter = super::highlight::Highlighter::spawn(move |reply| {
+        let _ = to_loop.blocking_send(Done::Highlighted(reply));
+    });
     let switch_percent = supervisor.config().budgets.switch_at_percent;
     let mut frames = 0u64;
     let mut last_frame = Instant::now() - FRAME;
@@ -56,12 +61,17 @@ where
             app.now_ms = crate::time::now_ms();
             let due = last_frame + FRAME;
             if Instant::now() >= due {
+                // Drawing records which diff lines it shows; start from none.
+                app.diff_view.set(None);
                 terminal
                     .draw(|f| views::draw(f, app))
                     .map_err(|e| format!("could not draw: {e}"))?;
                 frames += 1;
                 last_frame = Instant::now();
                 app.dirty = false;
+                if let Some(request) = app.highlight_request() {
+                    highlighter.ask(request);
+                }
             }
         }
         let frame_due = app.dirty.then_some(last_frame + FRAME);
@@ -98,6 +108,7 @@ where
                     Some(Done::Detail(req, result)) => app.detail_loaded(req, *result),
                     Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
                     Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
+                    Some(Done::Highlighted(reply)) => app.highlighted(reply),
                     Some(Done::Rows(Err(e))) => app.command_done(&Command::Cancel { task_id: String::new() }, Err(e)),
                     None => {}
                 }

@@ -101,3 +101,4 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
     }
     Ok(())
 }
+pub mod highlight;

@@ -135,7 +135,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     // The diff from its top: the first lines of the deliverable matter most here.
     frame.render_widget(
         Paragraph::new(pane_lines(
-            t,
+            app,
             d,
             "Diff",
             diff.height as usize,

@@ -97,7 +97,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .collect();
         frame.render_widget(Paragraph::new(shown), a);
     }
-    let lines = pane_lines(t, d, PANES[app.pane], pane_area.height as usize, app.scroll);
+    let lines = pane_lines(
+        app,
+        d,
+        PANES[app.pane],
+        pane_area.height as usize,
+        app.scroll,
+    );
     frame.render_widget(Paragraph::new(lines), pane_area);
 }
 
@@ -197,12 +203,13 @@ fn diff_style(t: &Theme, line: &str) -> Style {
 
 /// The visible lines of a pane: `height` lines ending `scroll` lines above the bottom.
 pub fn pane_lines<'a>(
-    t: &Theme,
+    app: &'a App,
     d: &'a Detail,
     pane: &str,
     height: usize,
     scroll: usize,
 ) -> Vec<Line<'a>> {
+    let t = &app.theme;
     let window = |len: usize| {
         let end = len.saturating_sub(scroll.min(len.saturating_sub(height.min(len))));
         (end.saturating_sub(height), end)
@@ -240,9 +247,23 @@ pub fn pane_lines<'a>(
                 ))];
             }
             let (start, end) = window(d.diff.len());
+            // The loop reads this after the frame to ask for highlighting of these lines.
+            app.diff_view.set(Some((start, end)));
             d.diff[start..end]
                 .iter()
-                .map(|l| Line::from(Span::styled(l.as_str(), diff_style(t, l))))
+                .enumerate()
+                .map(|(k, l)| match app.highlights.get(&(start + k)) {
+                    Some(spans) => {
+                        let mut pieces = vec![Span::styled("+", t.fg(Role::DiffAdd))];
+                        pieces.extend(
+                            spans.iter().map(|(c, text)| {
+                                Span::styled(text.as_str(), Style::default().fg(*c))
+                            }),
+                        );
+                        Line::from(pieces)
+                    }
+                    None => Line::from(Span::styled(l.as_str(), diff_style(t, l))),
+                })
                 .collect()
         }
         "Timeline" => {

@@ -59,10 +59,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let hint = match &f.error {
         Some(e) => Line::from(Span::styled(e.clone(), t.fg(Role::Error))),
         None => Line::from(Span::styled(
-            format!(
-                "runs on the {} model; ←/→ choose, Tab next field, Ctrl-S launch",
-                app.header.provider.as_str()
-            ),
+            format!("runs on the {} model", app.header.provider.as_str()),
             t.fg(Role::Muted),
         )),
     };

@@ -67,11 +67,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let [edit, hint] =
                 Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
             frame.render_widget(text.as_ref(), edit);
+            // The keys come from the keymap table, as the footer's do.
+            let mut keys: Vec<String> = app
+                .keymap
+                .footer(&[crate::console::keymap::Context::Note])
+                .into_iter()
+                .map(|(key, help)| format!("{key} {help}"))
+                .collect();
+            keys.push("Enter starts a new line".into());
             frame.render_widget(
-                Paragraph::new(Span::styled(
-                    "Ctrl-S send · Esc cancel · Enter new line",
-                    t.fg(Role::Muted),
-                )),
+                Paragraph::new(Span::styled(keys.join(" · "), t.fg(Role::Muted))),
                 hint,
             );
         }
