@@ -181,9 +181,8 @@ impl App {
     /// A request for the visible diff lines that are not highlighted yet, once.
     pub fn highlight_request(&mut self) -> Option<super::highlight::Request> {
         let (start, end) = self.diff_view.get()?;
-        if self.theme.color(super::theme::Role::Text).is_none() {
-            return None; // NO_COLOR: the plain diff it is
-        }
+        // NO_COLOR: the plain diff it is.
+        self.theme.color(super::theme::Role::Text)?;
         let key = self.diff_key();
         if key != self.highlight_key {
             self.highlights.clear();
