@@ -331,3 +331,46 @@ async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
     let keyword = def.iter().find(|(_, t)| t == "def").unwrap().0;
     assert_eq!(buf[(col, row as u16)].fg, keyword);
 }
+
+#[test]
+fn mouse_selects_and_scrolls_and_paste_lands_in_the_note() {
+    use ecca::console::app::Overlay;
+    use ecca::console::fixture;
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut app = fixture::app(
+        Theme::load("dark", None, false).unwrap(),
+        Keymap::load(&BTreeMap::new()).unwrap(),
+        View::Runs,
+    );
+    render(&app, 120, 36).unwrap(); // lays out the rows
+    let rows = app.list_area.get();
+    let click = |row: u16| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: rows.x + 3,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    app.mouse(click(rows.y + 3));
+    assert_eq!(app.runs_sel, 3, "a click selects the row under it");
+    app.mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.runs_sel, 4, "the wheel moves the selection");
+    // Bracketed paste goes into the revise note as typed text, newlines kept.
+    let e = app.key(key('2'));
+    assert!(matches!(&e[..], [Effect::LoadDetail { .. }]));
+    app.key(key('r'));
+    app.paste("retry twice\nand log it");
+    let Some(Overlay::Note { text, .. }) = &app.overlay else {
+        panic!("the note is open")
+    };
+    assert_eq!(text.lines(), ["retry twice", "and log it"]);
+    let sent = app.key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+    assert!(
+        matches!(&sent[..], [Effect::Send(Command::Revise { task_id, note })] if task_id == "T-0005" && note == "retry twice\nand log it"),
+        "{sent:?}"
+    );
+}

@@ -165,3 +165,63 @@ fn launch_revise_and_approve_in_a_real_terminal() {
         "the bundle is there: {url}"
     );
 }
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[tools]\nmode = \"none\"\n").unwrap();
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(common::ecca_bin());
+    cmd.args(["--data-dir", dir.path().to_str().unwrap()]);
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(
+        std::num::NonZeroU16::new(24).unwrap(),
+        std::num::NonZeroU16::new(80).unwrap(),
+        0,
+    )));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let feed = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            feed.lock().unwrap().process(&buf[..n]);
+        }
+    });
+    let screen = Screen {
+        parser,
+        writer: pty.master.take_writer().unwrap(),
+    };
+    let shown = screen.wait_for("No runs yet", 20);
+    assert!(shown.contains("1 Runs"), "it fits 80x24: {shown}");
+    assert!(screen.parser.lock().unwrap().screen().alternate_screen());
+    let pid = child.process_id().unwrap() as i32;
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "ecca ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !screen.parser.lock().unwrap().screen().alternate_screen(),
+        "the terminal was restored"
+    );
+}
