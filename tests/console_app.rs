@@ -1,33 +1,26 @@
 //! The console driven by injected events: real supervisor events and keys in, effects out,
 //! performed by the test as the loop would. And the loop itself, counting frames.
 
-use ecca::config::{Config, ProviderKind};
+mod common;
+
+use ecca::config::ProviderKind;
 use ecca::console::app::{App, Effect, Header, View};
 use ecca::console::keymap::Keymap;
 use ecca::console::model::{load_detail, load_rows};
 use ecca::console::theme::Theme;
 use ecca::console::{event_loop, render, svg};
 use ecca::domain::TaskStatus;
-use ecca::supervisor::{Command, Delivery, Subscription, Supervisor, SupervisorOptions};
+use ecca::supervisor::{Command, Delivery, Subscription, Supervisor};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 async fn supervisor(dir: &std::path::Path, latency_ms: u64, capacity: usize) -> Supervisor {
-    let mut config = Config::default();
-    config.offline.latency_ms = latency_ms;
-    config.supervisor.event_capacity = capacity;
-    let sup = Supervisor::start(SupervisorOptions::new(dir.to_path_buf(), config))
-        .await
-        .unwrap();
-    sup.execute(Command::UpsertClient {
-        id: "acme".into(),
-        name: "Acme".into(),
-        monthly_budget_micros: 100_000_000,
+    common::supervisor_with_acme(dir, |c| {
+        c.offline.latency_ms = latency_ms;
+        c.supervisor.event_capacity = capacity;
     })
     .await
-    .unwrap();
-    sup
 }
 
 fn app_for(sup: &Supervisor) -> App {

@@ -42,34 +42,30 @@ impl Screen {
     }
 }
 
-#[test]
-fn launch_revise_and_approve_in_a_real_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        "[offline]\nlatency_ms = 200\n[tools]\nmode = \"none\"\n",
-    )
-    .unwrap();
+/// Starts ecca in a pseudo-terminal of `cols`×`rows` on `dir`, with the screen read
+/// through a terminal emulator.
+fn start(
+    dir: &std::path::Path,
+    cols: u16,
+    rows: u16,
+) -> (Box<dyn portable_pty::Child + Send + Sync>, Screen) {
     let pty = native_pty_system()
         .openpty(PtySize {
-            rows: 40,
-            cols: 140,
+            rows,
+            cols,
             pixel_width: 0,
             pixel_height: 0,
         })
         .unwrap();
     let mut cmd = CommandBuilder::new(common::ecca_bin());
-    cmd.args(["--data-dir", dir.path().to_str().unwrap()]);
+    cmd.args(["--data-dir", dir.to_str().unwrap()]);
     cmd.env("TERM", "xterm-256color");
     cmd.env_remove("ANTHROPIC_API_KEY");
     cmd.env_remove("OPENAI_API_KEY");
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    let child = pty.slave.spawn_command(cmd).unwrap();
     drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        std::num::NonZeroU16::new(40).unwrap(),
-        std::num::NonZeroU16::new(140).unwrap(),
-        0,
-    )));
+    let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
     let mut reader = pty.master.try_clone_reader().unwrap();
     let feed = parser.clone();
     std::thread::spawn(move || {
@@ -81,10 +77,24 @@ fn launch_revise_and_approve_in_a_real_terminal() {
             feed.lock().unwrap().process(&buf[..n]);
         }
     });
-    let mut screen = Screen {
-        parser,
-        writer: pty.master.take_writer().unwrap(),
-    };
+    (
+        child,
+        Screen {
+            parser,
+            writer: pty.master.take_writer().unwrap(),
+        },
+    )
+}
+
+#[test]
+fn launch_revise_and_approve_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[offline]\nlatency_ms = 200\n[tools]\nmode = \"none\"\n",
+    )
+    .unwrap();
+    let (mut child, mut screen) = start(dir.path(), 140, 40);
 
     let first = screen.wait_for("No runs yet. Press n to launch a task.", 20);
     assert!(first.contains("OFFLINE MODEL: simulated output and cost (no API key configured)"));
@@ -170,39 +180,7 @@ fn launch_revise_and_approve_in_a_real_terminal() {
 fn sigterm_restores_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), "[tools]\nmode = \"none\"\n").unwrap();
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(common::ecca_bin());
-    cmd.args(["--data-dir", dir.path().to_str().unwrap()]);
-    cmd.env("TERM", "xterm-256color");
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
-    drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        std::num::NonZeroU16::new(24).unwrap(),
-        std::num::NonZeroU16::new(80).unwrap(),
-        0,
-    )));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let feed = parser.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            feed.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let screen = Screen {
-        parser,
-        writer: pty.master.take_writer().unwrap(),
-    };
+    let (mut child, screen) = start(dir.path(), 80, 24);
     let shown = screen.wait_for("No runs yet", 20);
     assert!(shown.contains("1 Runs"), "it fits 80x24: {shown}");
     assert!(screen.parser.lock().unwrap().screen().alternate_screen());

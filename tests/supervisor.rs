@@ -1,9 +1,11 @@
 //! The supervisor: concurrency limit, cancel, and the serialisable contract.
 
-use ecca::config::{Config, ProviderKind};
+mod common;
+
+use ecca::config::ProviderKind;
 use ecca::domain::TaskStatus;
 use ecca::engine::fsm::AgentState;
-use ecca::supervisor::{Command, Delivery, Event, NewTask, Reply, Supervisor, SupervisorOptions};
+use ecca::supervisor::{Command, Delivery, Event, NewTask, Reply, Supervisor};
 use std::time::Duration;
 
 fn task(title: &str) -> NewTask {
@@ -20,20 +22,11 @@ fn task(title: &str) -> NewTask {
 }
 
 async fn start(dir: &std::path::Path, concurrency: usize, latency_ms: u64) -> Supervisor {
-    let mut config = Config::default();
-    config.supervisor.concurrency = concurrency;
-    config.offline.latency_ms = latency_ms;
-    let sup = Supervisor::start(SupervisorOptions::new(dir.to_path_buf(), config))
-        .await
-        .unwrap();
-    sup.execute(Command::UpsertClient {
-        id: "acme".into(),
-        name: "Acme".into(),
-        monthly_budget_micros: 100_000_000,
+    common::supervisor_with_acme(dir, |c| {
+        c.supervisor.concurrency = concurrency;
+        c.offline.latency_ms = latency_ms;
     })
     .await
-    .unwrap();
-    sup
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

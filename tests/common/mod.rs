@@ -229,3 +229,26 @@ pub fn require_docker_and_sandbox() {
         Ok(_) => {}
     }
 }
+
+/// A supervisor on `dir` with the config `configure` shapes and a client `acme` ($100 a month).
+pub async fn supervisor_with_acme(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut ecca::config::Config),
+) -> ecca::supervisor::Supervisor {
+    let mut config = ecca::config::Config::default();
+    configure(&mut config);
+    let sup = ecca::supervisor::Supervisor::start(ecca::supervisor::SupervisorOptions::new(
+        dir.to_path_buf(),
+        config,
+    ))
+    .await
+    .unwrap();
+    sup.execute(ecca::supervisor::Command::UpsertClient {
+        id: "acme".into(),
+        name: "Acme".into(),
+        monthly_budget_micros: 100_000_000,
+    })
+    .await
+    .unwrap();
+    sup
+}
