@@ -41,8 +41,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     .areas(inner);
     let cost = row.map(|r| r.cost).unwrap_or(0);
     let simulated = row.is_some_and(|r| r.simulated);
+    // Tokens beside dollars; the state where there is room.
     let state = row
-        .map(|r| format!("{} {}", r.state, r.step))
+        .map(|r| format!("{} tokens   {} {}", r.tokens, r.state, r.step))
         .unwrap_or_default();
     frame.render_widget(
         Paragraph::new(vec![
@@ -167,8 +168,8 @@ fn meter_line<'a>(
             t.fg(Role::Muted),
         ));
     }
-    if !tail.is_empty() && width > 120 {
-        spans.push(Span::styled(format!("   {tail}"), t.fg(Role::Accent)));
+    if !tail.is_empty() {
+        spans.push(Span::styled(format!("  {tail}"), t.fg(Role::Accent)));
     }
     Line::from(spans)
 }
