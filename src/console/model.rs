@@ -301,9 +301,8 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
             .map(|c| c.monthly_budget_micros)
             .unwrap_or(0),
     };
-    for (kind, payload) in store.run_events(&run.id).map_err(|e| e.0)? {
+    for (at, kind, payload) in store.run_events_at(&run.id).map_err(|e| e.0)? {
         let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-        let at = 0;
         match kind.as_str() {
             "state" => d.timeline.push(TimelineEntry {
                 at,

@@ -264,11 +264,22 @@ impl Store {
 
     /// The kinds and payloads of a run's events, oldest first.
     pub fn run_events(&self, run_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .run_events_at(run_id)?
+            .into_iter()
+            .map(|(_, k, p)| (k, p))
+            .collect())
+    }
+
+    /// A run's events with their times: (at, kind, payload), oldest first.
+    pub fn run_events_at(&self, run_id: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare_cached("SELECT kind, payload FROM run_events WHERE run_id = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT at, kind, payload FROM run_events WHERE run_id = ?1 ORDER BY id",
+            )
             .map_err(|e| StoreError::sql("reading run events", e))?;
-        stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        stmt.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| StoreError::sql("reading run events", e))
     }

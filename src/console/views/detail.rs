@@ -178,12 +178,24 @@ fn timeline_lines<'a>(t: &Theme, d: &'a Detail) -> Vec<Line<'a>> {
     d.timeline
         .iter()
         .map(|e| {
+            // Steps are indented under their state; both carry the time they happened.
+            let clock = if e.at > 0 {
+                crate::time::format_ms(e.at)
+                    .get(11..)
+                    .unwrap_or("")
+                    .to_string()
+            } else {
+                String::new()
+            };
             let role = if e.text.starts_with("  ") {
                 Role::Muted
             } else {
                 Role::Text
             };
-            Line::from(Span::styled(e.text.as_str(), t.fg(role)))
+            Line::from(vec![
+                Span::styled(format!("{clock:<9}"), t.fg(Role::Muted)),
+                Span::styled(e.text.as_str(), t.fg(role)),
+            ])
         })
         .collect()
 }
