@@ -2,7 +2,7 @@
 
 use super::Setup;
 use crate::money::{format_usd, usd_to_micros};
-use crate::store::{ClientRecord, Store, WriteOp};
+use crate::store::Store;
 
 pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), String> {
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
@@ -88,30 +88,13 @@ pub(super) async fn add_client(
     budget_usd: f64,
 ) -> Result<(), String> {
     let budget = usd_to_micros(budget_usd).map_err(|e| format!("--budget-usd: {e}"))?;
-    crate::supervisor::validate_client(id, name, budget).map_err(|e| e.0)?;
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
-    let existing = store.client(id).map_err(|e| e.0)?;
-    let created_at = existing
-        .as_ref()
-        .map(|c| c.created_at)
-        .unwrap_or_else(crate::time::now_ms);
-    store
-        .write(vec![WriteOp::InsertClient(ClientRecord {
-            id: id.into(),
-            name: name.trim().into(),
-            monthly_budget_micros: budget,
-            repo_url: None,
-            created_at,
-        })])
+    let existed = crate::supervisor::save_client(&store, id, name, budget)
         .await
         .map_err(|e| e.0)?;
     println!(
         "{} client {id} ({}) with a monthly budget of {}",
-        if existing.is_some() {
-            "updated"
-        } else {
-            "added"
-        },
+        if existed { "updated" } else { "added" },
         name.trim(),
         format_usd(budget)
     );

@@ -128,18 +128,20 @@ pub async fn tools(setup: &Setup) -> Result<ToolsGuard, String> {
     }
 }
 
+fn unknown_server(name: &str) -> String {
+    let names: Vec<&str> = servers::SERVERS.iter().map(|(n, _)| *n).collect();
+    format!(
+        "there is no server named {name}; the servers are {}",
+        names.join(", ")
+    )
+}
+
 fn default_listen(name: &str) -> Result<SocketAddr, String> {
     let port = servers::SERVERS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, p)| *p)
-        .ok_or_else(|| {
-            let names: Vec<&str> = servers::SERVERS.iter().map(|(n, _)| *n).collect();
-            format!(
-                "there is no server named {name}; the servers are {}",
-                names.join(", ")
-            )
-        })?;
+        .ok_or_else(|| unknown_server(name))?;
     Ok(([127, 0, 0, 1], port).into())
 }
 
@@ -214,11 +216,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     });
                     servers::serve(listen, move || s.clone()).await?
                 }
-                other => {
-                    return Err(default_listen(other)
-                        .err()
-                        .unwrap_or_else(|| format!("unknown server {other}")));
-                }
+                other => return Err(unknown_server(other)),
             };
             println!("{name} listening on {}", running.url);
             wait_for_stop().await;

@@ -334,6 +334,12 @@ impl App {
         self.dirty = true;
     }
 
+    /// A failure of background work, shown on the notice line.
+    pub fn report_error(&mut self, error: String) {
+        self.notice = Some((error, true));
+        self.dirty = true;
+    }
+
     /// The outcome of a command the loop sent.
     pub fn command_done(&mut self, what: &Command, result: Result<(), String>) {
         self.notice = Some(match result {
@@ -382,7 +388,8 @@ impl App {
         if let Event::ModelDelta { run_id, .. } = event {
             if let Some(d) = self.detail.as_mut().filter(|d| &d.run_id == run_id) {
                 d.apply(event, self.now_ms);
-                self.dirty = self.view == View::Detail;
+                // Only the Detail view shows the output; never clear a redraw already due.
+                self.dirty |= self.view == View::Detail;
             }
             return vec![];
         }

@@ -109,7 +109,7 @@ where
                     Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
                     Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
                     Some(Done::Highlighted(reply)) => app.highlighted(reply),
-                    Some(Done::Rows(Err(e))) => app.command_done(&Command::Cancel { task_id: String::new() }, Err(e)),
+                    Some(Done::Rows(Err(e))) => app.report_error(e),
                     None => {}
                 }
                 vec![]

@@ -234,23 +234,7 @@ impl Supervisor {
         name: &str,
         budget: Micros,
     ) -> Result<(), SupervisorError> {
-        validate_client(id, name, budget)?;
-        let created_at = self
-            .inner
-            .store
-            .client(id)?
-            .map(|c| c.created_at)
-            .unwrap_or_else(crate::time::now_ms);
-        self.inner
-            .store
-            .write(vec![WriteOp::InsertClient(ClientRecord {
-                id: id.into(),
-                name: name.into(),
-                monthly_budget_micros: budget,
-                repo_url: None,
-                created_at,
-            })])
-            .await?;
+        save_client(&self.inner.store, id, name, budget).await?;
         self.inner.ledger.refresh_client(id);
         Ok(())
     }
@@ -352,6 +336,32 @@ impl Supervisor {
         }
         Ok(router)
     }
+}
+
+/// Checks and saves a client (its creation time kept when it exists). Returns whether it
+/// existed before. The supervisor and `ecca clients add` both save clients through here.
+pub async fn save_client(
+    store: &Store,
+    id: &str,
+    name: &str,
+    budget: Micros,
+) -> Result<bool, SupervisorError> {
+    validate_client(id, name, budget)?;
+    let existing = store.client(id)?;
+    let created_at = existing
+        .as_ref()
+        .map(|c| c.created_at)
+        .unwrap_or_else(crate::time::now_ms);
+    store
+        .write(vec![WriteOp::InsertClient(ClientRecord {
+            id: id.into(),
+            name: name.trim().into(),
+            monthly_budget_micros: budget,
+            repo_url: None,
+            created_at,
+        })])
+        .await?;
+    Ok(existing.is_some())
 }
 
 /// Checks a client's fields.
