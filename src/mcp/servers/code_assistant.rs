@@ -3,14 +3,14 @@
 //! (rename a symbol across files, returning the diff). Confined to its root.
 
 use super::code_context::CodeContext;
-use super::confine::Root;
+use super::confine::{Change, Root, WriteMode};
 use super::fail;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::HashSet;
 
 #[derive(Clone)]
 pub struct CodeAssistant {
@@ -138,17 +138,6 @@ fn split_files(diff: &str) -> Result<Vec<FilePart<'_>>, String> {
     Ok(parts)
 }
 
-/// Writes `content` beside `path` and renames it into place.
-fn write_atomically(path: &std::path::Path, content: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.ecca-tmp"));
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, path)
-}
-
 fn unified(path: &str, old: &str, new: &str) -> String {
     let mut opts = diffy::DiffOptions::new();
     opts.set_original_filename(format!("a/{path}"));
@@ -170,9 +159,13 @@ impl CodeAssistant {
         }
     }
 
-    /// Every change of a diff, computed and checked; nothing is written here.
-    fn plan(&self, diff: &str) -> Result<Vec<(PathBuf, String, Option<String>)>, String> {
+    /// Every change of a diff, computed and checked against the files as they are;
+    /// nothing is written here. A file named twice is refused: its sections would each
+    /// be computed from the same old content, and one would silently undo the other.
+    fn plan(&self, diff: &str) -> Result<(Vec<Change>, Vec<ChangedFile>), String> {
         let mut changes = Vec::new();
+        let mut files = Vec::new();
+        let mut seen = HashSet::new();
         for part in split_files(diff)? {
             let shown = part
                 .new_path
@@ -182,32 +175,45 @@ impl CodeAssistant {
             let patch = diffy::Patch::from_str(part.text)
                 .map_err(|e| format!("the diff for {shown} is malformed: {e}"))?;
             let (path, base, action) = match (&part.old_path, &part.new_path) {
-                (None, Some(new)) => {
-                    let p = self.root.resolve(new, false)?;
-                    if p.exists() {
-                        return Err(format!("the diff creates {new}, which already exists"));
-                    }
-                    (p, String::new(), "created")
-                }
+                (None, Some(new)) => (Root::normal(new)?, String::new(), "created"),
                 (Some(old), new) => {
-                    let p = self.root.resolve(old, true)?;
-                    let base = std::fs::read_to_string(&p)
-                        .map_err(|e| format!("{old} cannot be read: {e}"))?;
-                    (p, base, if new.is_none() { "deleted" } else { "modified" })
+                    let bytes = self.root.read(old)?;
+                    let base = String::from_utf8(bytes).map_err(|_| {
+                        format!("{old} is not UTF-8 text, so a diff cannot be applied to it")
+                    })?;
+                    let action = if new.is_none() { "deleted" } else { "modified" };
+                    (Root::normal(old)?, base, action)
                 }
                 (None, None) => return Err("a diff part names no file".into()),
             };
+            if !seen.insert(path.clone()) {
+                return Err(format!(
+                    "the diff names {path} more than once; put all of its hunks under one \
+                     --- / +++ header; nothing was changed"
+                ));
+            }
             let result = diffy::apply(&base, &patch).map_err(|e| {
                 format!("the diff does not apply to {shown}: {e}; nothing was changed")
             })?;
-            let content = if action == "deleted" {
-                None
-            } else {
-                Some(result)
-            };
-            changes.push((path, action.to_string(), content));
+            changes.push(match action {
+                "deleted" => Change::Delete { path: path.clone() },
+                "created" => Change::Write {
+                    path: path.clone(),
+                    content: result.into_bytes(),
+                    mode: WriteMode::Create,
+                },
+                _ => Change::Write {
+                    path: path.clone(),
+                    content: result.into_bytes(),
+                    mode: WriteMode::Replace,
+                },
+            });
+            files.push(ChangedFile {
+                path,
+                action: action.to_string(),
+            });
         }
-        Ok(changes)
+        Ok((changes, files))
     }
 }
 
@@ -230,19 +236,8 @@ impl CodeAssistant {
         &self,
         Parameters(args): Parameters<ApplyDiffArgs>,
     ) -> Result<Json<Applied>, String> {
-        let changes = self.plan(&args.diff)?;
-        let mut files = Vec::new();
-        for (path, action, content) in &changes {
-            let written = match content {
-                Some(text) => write_atomically(path, text),
-                None => std::fs::remove_file(path),
-            };
-            written.map_err(|e| format!("could not write {}: {e}", self.root.relative(path)))?;
-            files.push(ChangedFile {
-                path: self.root.relative(path),
-                action: action.clone(),
-            });
-        }
+        let (changes, files) = self.plan(&args.diff)?;
+        self.root.write_all(&changes)?;
         Ok(Json(Applied { files }))
     }
 
@@ -253,21 +248,10 @@ impl CodeAssistant {
         &self,
         Parameters(args): Parameters<CreateFileArgs>,
     ) -> Result<Json<Created>, String> {
-        let path = self.root.resolve(&args.path, false)?;
-        if path.exists() && !args.overwrite {
-            return fail(format!(
-                "{} already exists; pass overwrite: true to replace it",
-                args.path
-            ));
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("could not create the directory of {}: {e}", args.path))?;
-        }
-        write_atomically(&path, &args.content)
-            .map_err(|e| format!("could not write {}: {e}", args.path))?;
+        self.root
+            .write(&args.path, args.content.as_bytes(), args.overwrite)?;
         Ok(Json(Created {
-            path: self.root.relative(&path),
+            path: Root::normal(&args.path)?,
             bytes: args.content.len() as u64,
         }))
     }
@@ -284,9 +268,7 @@ impl CodeAssistant {
         }
         let re = regex::Regex::new(&format!(r"\b{}\b", regex::escape(&args.old_name)))
             .map_err(|e| e.to_string())?;
-        let dir = self
-            .root
-            .resolve(args.path.as_deref().unwrap_or(""), true)?;
+        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
         let context = CodeContext::new(self.root.clone());
         let listed = context
             .list_files(Parameters(super::code_context::ListFilesArgs {
@@ -298,8 +280,10 @@ impl CodeAssistant {
         let mut diff = String::new();
         let mut changes = Vec::new();
         for f in listed.0.files {
-            let path = self.root.resolve(&f.path, true)?;
-            let Ok(old) = std::fs::read_to_string(&path) else {
+            let Ok(old) = self.root.read(&f.path).map(String::from_utf8) else {
+                continue;
+            };
+            let Ok(old) = old else {
                 continue;
             };
             if !re.is_match(&old) {
@@ -307,16 +291,24 @@ impl CodeAssistant {
             }
             let new = re.replace_all(&old, args.new_name.as_str()).into_owned();
             diff.push_str(&unified(&f.path, &old, &new));
-            changes.push((path, f.path, new));
+            changes.push(Change::Write {
+                path: f.path,
+                content: new.into_bytes(),
+                mode: WriteMode::Replace,
+            });
         }
         if !args.dry_run {
-            for (path, rel, new) in &changes {
-                write_atomically(path, new).map_err(|e| format!("could not write {rel}: {e}"))?;
-            }
+            self.root.write_all(&changes)?;
         }
         Ok(Json(Refactored {
             diff,
-            files_changed: changes.into_iter().map(|c| c.1).collect(),
+            files_changed: changes
+                .into_iter()
+                .filter_map(|c| match c {
+                    Change::Write { path, .. } => Some(path),
+                    Change::Delete { .. } => None,
+                })
+                .collect(),
             applied: !args.dry_run,
         }))
     }

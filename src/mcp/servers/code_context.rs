@@ -2,7 +2,6 @@
 //! (regex, respecting .gitignore) and get_structure. Confined to its root.
 
 use super::confine::Root;
-use super::fail;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{ServerCapabilities, ServerConfig};
@@ -206,15 +205,7 @@ impl CodeContext {
         &self,
         Parameters(args): Parameters<ListFilesArgs>,
     ) -> Result<Json<FileList>, String> {
-        let dir = self
-            .root
-            .resolve(args.path.as_deref().unwrap_or(""), true)?;
-        if !dir.is_dir() {
-            return fail(format!(
-                "{} is not a directory",
-                args.path.unwrap_or_default()
-            ));
-        }
+        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
         let max = args.max.unwrap_or(1000).clamp(1, 100_000) as usize;
         let mut files = Vec::new();
         let mut truncated = false;
@@ -240,12 +231,7 @@ impl CodeContext {
         &self,
         Parameters(args): Parameters<ReadFileArgs>,
     ) -> Result<Json<FileContent>, String> {
-        let path = self.root.resolve(&args.path, true)?;
-        if !path.is_file() {
-            return fail(format!("{} is not a file", args.path));
-        }
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("{} cannot be read: {e}", args.path))?;
+        let bytes = self.root.read(&args.path)?;
         let total = bytes.len();
         let truncated = total > READ_LIMIT;
         let mut end = total.min(READ_LIMIT);
@@ -260,7 +246,7 @@ impl CodeContext {
             ));
         }
         Ok(Json(FileContent {
-            path: self.root.relative(&path),
+            path: Root::normal(&args.path)?,
             content,
             bytes: total as u64,
             truncated,
@@ -276,13 +262,12 @@ impl CodeContext {
     ) -> Result<Json<SearchResult>, String> {
         let re = regex::Regex::new(&args.pattern)
             .map_err(|e| format!("the pattern is not a valid regular expression: {e}"))?;
-        let dir = self
-            .root
-            .resolve(args.path.as_deref().unwrap_or(""), true)?;
+        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
         let max = args.max_results.unwrap_or(200).clamp(1, 10_000) as usize;
         let mut matches = Vec::new();
         for path in self.walk(&dir) {
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            let rel = self.root.relative(&path);
+            let Ok(Ok(text)) = self.root.read(&rel).map(String::from_utf8) else {
                 continue;
             };
             for (i, line) in text.lines().enumerate() {
@@ -294,7 +279,7 @@ impl CodeContext {
                         }));
                     }
                     matches.push(SearchMatch {
-                        path: self.root.relative(&path),
+                        path: rel.clone(),
                         line: i as u32 + 1,
                         text: line.chars().take(400).collect(),
                     });
@@ -314,15 +299,20 @@ impl CodeContext {
         &self,
         Parameters(args): Parameters<StructureArgs>,
     ) -> Result<Json<Structure>, String> {
-        let dir = self
-            .root
-            .resolve(args.path.as_deref().unwrap_or(""), true)?;
+        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
         let mut files = Vec::new();
         let mut tree = String::new();
         for path in self.walk(&dir).take(5_000) {
             let rel = self.root.relative(&path);
             let language = language_of(&rel);
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            // Read through the root handle: the walk's path could have been swapped for
+            // a link since it was listed.
+            let text = self
+                .root
+                .read(&rel)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
             let depth = rel.matches('/').count();
             let name = rel.rsplit('/').next().unwrap_or(&rel);
             tree.push_str(&format!("{}{name}\n", "  ".repeat(depth)));
