@@ -2,6 +2,7 @@
 //! and open_pr. The token is decrypted only inside this process, is handed to git through
 //! its environment (never its arguments), and is masked out of every result and error.
 
+use super::confine::{self, Change, Root, WriteMode};
 use super::fail;
 use crate::secrets::redact;
 use base64::Engine as _;
@@ -154,18 +155,23 @@ impl ClientGithub {
         let stdout = self.masked(&String::from_utf8_lossy(&out.stdout));
         let stderr = self.masked(&String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
+            // git says why on stderr for most commands but on stdout for some (`commit`
+            // with nothing to commit), so both are shown.
+            let said: Vec<&str> = [stderr.trim(), stdout.trim()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
+            let reason = if said.is_empty() {
+                format!("git exited with {} and said nothing", out.status)
+            } else {
+                said.join("\n")
+            };
             return Err(format!(
-                "git {} failed: {}",
-                args.first().copied().unwrap_or(""),
-                stderr.trim()
+                "git {} failed: {reason}",
+                args.first().copied().unwrap_or("")
             ));
         }
         Ok(stdout)
-    }
-
-    fn checked_path(&self, rel: &str) -> Result<PathBuf, String> {
-        let root = super::confine::Root::new(&self.clone_dir())?;
-        root.resolve(rel, false)
     }
 }
 
@@ -218,20 +224,24 @@ impl ClientGithub {
             .map_err(|_| format!("{:?} is not a valid branch name", args.branch))?;
         self.git(&["checkout", "--quiet", "-B", &args.branch], Some(&dir))
             .await?;
+        // The files go through the clone's root handle like every other server's writes:
+        // a link that came with the repository is refused, never written through.
+        let root = Root::new(&dir)?;
         let mut names = Vec::new();
+        let mut changes = Vec::new();
         for f in &args.files {
-            let path = self.checked_path(&f.path)?;
-            if path.components().any(|c| c.as_os_str() == ".git") {
+            let parts = confine::components(f.path.trim())?;
+            if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
                 return fail(format!("{} is inside .git; refused", f.path));
             }
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("could not create the folder of {}: {e}", f.path))?;
-            }
-            std::fs::write(&path, &f.content)
-                .map_err(|e| format!("could not write {}: {e}", f.path))?;
+            changes.push(Change::Write {
+                path: f.path.clone(),
+                content: f.content.clone().into_bytes(),
+                mode: WriteMode::CreateOrReplace,
+            });
             names.push(f.path.clone());
         }
+        root.write_all(&changes)?;
         self.git(&["add", "--all"], Some(&dir)).await?;
         self.git(&["commit", "--quiet", "-m", &args.message], Some(&dir))
             .await?;
