@@ -257,6 +257,60 @@ async fn code_assistant_applies_all_files_or_none() {
         .contains("outside the project root")
     );
 
+    // Links to an outside folder and file, a planted temporary name, and the root itself:
+    // every write through them is refused and nothing appears outside.
+    let outside = tempfile::tempdir().unwrap();
+    let o = outside.path();
+    std::os::unix::fs::symlink(o, p.join("out")).unwrap();
+    std::os::unix::fs::symlink(o.join("t.txt"), p.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(o.join("tmp.txt"), p.join(".made.txt.ecca-tmp")).unwrap();
+    for (args, says) in [
+        (
+            json!({"path": "out/x.txt", "content": "x"}),
+            "symbolic link out",
+        ),
+        (
+            json!({"path": "out/deep/x.txt", "content": "x"}),
+            "symbolic link out",
+        ),
+        (
+            json!({"path": "link.txt", "content": "x", "overwrite": true}),
+            "symbolic link",
+        ),
+        (
+            json!({"path": "", "content": "x", "overwrite": true}),
+            "project root itself",
+        ),
+        (
+            json!({"path": ".", "content": "x", "overwrite": true}),
+            "project root itself",
+        ),
+        (
+            json!({"path": "src/../../x", "content": "x"}),
+            "leaves the project root",
+        ),
+    ] {
+        let msg = tool_error(call(&c, "create_file", args.clone()).await);
+        assert!(msg.contains(says), "{args}: {msg}");
+    }
+    let through_link = "--- /dev/null\n+++ b/out/new.py\n@@ -0,0 +1 @@\n+x\n";
+    let msg = tool_error(call(&c, "apply_diff", json!({"diff": through_link})).await);
+    assert!(msg.contains("symbolic link out"), "{msg}");
+    call(
+        &c,
+        "create_file",
+        json!({"path": "made.txt", "content": "ok"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(&p, "made.txt"), "ok");
+    assert_eq!(
+        std::fs::read_dir(o).unwrap().count(),
+        0,
+        "nothing was written outside"
+    );
+    std::fs::remove_file(p.join("out")).unwrap();
+
     let r = call(
         &c,
         "refactor",
