@@ -211,7 +211,12 @@ fn stage(root: &Dir, change: &Change, made: &mut Vec<MadeDir>) -> Result<Staged,
     };
     let dir = open_folders(root, &shown, folders, mode != WriteMode::Replace, made)?;
     let (existed, permissions) = match dir.symlink_metadata(name) {
-        Ok(m) if m.file_type().is_symlink() => return Err(link_refusal(&shown, &shown)),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(format!(
+                "{shown} is a symbolic link, which could lead outside the project root; files \
+                 are never written through links, so it is refused (remove the link first)"
+            ));
+        }
         Ok(m) if m.is_dir() => return Err(format!("{shown} is a folder, not a file")),
         Ok(m) if !m.is_file() => return Err(format!("{shown} is not a regular file")),
         Ok(m) => (true, Some(m.permissions())),
