@@ -16,6 +16,12 @@ pub(super) trait EventParser: Send + 'static {
         data: &str,
         out: &mut VecDeque<Chunk>,
     ) -> Result<bool, LlmError>;
+
+    /// Called when the body ends before `parse` saw the message complete; returns true
+    /// (after pushing the closing chunks) if what arrived is a whole message after all.
+    fn end(&mut self, _out: &mut VecDeque<Chunk>) -> bool {
+        false
+    }
 }
 
 /// The chunks of a streaming response. A stream that breaks or ends before the parser
@@ -30,18 +36,23 @@ pub(super) fn sse_chunks(
         parser: P,
         pending: VecDeque<Chunk>,
         finished: bool,
+        failed: Option<LlmError>,
     }
     let start = State {
         events: response.bytes_stream().eventsource(),
         parser,
         pending: VecDeque::new(),
         finished: false,
+        failed: None,
     };
     futures::stream::unfold(Some(start), move |state| async move {
         let mut s = state?;
         loop {
             if let Some(chunk) = s.pending.pop_front() {
                 return Some((Ok(chunk), Some(s)));
+            }
+            if let Some(e) = s.failed.take() {
+                return Some((Err(e), None));
             }
             if s.finished {
                 return None;
@@ -50,7 +61,15 @@ pub(super) fn sse_chunks(
                 Some(Ok(event)) => {
                     match s.parser.parse(&event.event, &event.data, &mut s.pending) {
                         Ok(done) => s.finished = done,
-                        Err(e) => return Some((Err(e), None)),
+                        Err(e) => {
+                            // Chunks the failing event carried (an error chunk's usage) go
+                            // out first: the call failed, but what it used is still billed.
+                            if let Some(chunk) = s.pending.pop_front() {
+                                s.failed = Some(e);
+                                return Some((Ok(chunk), Some(s)));
+                            }
+                            return Some((Err(e), None));
+                        }
                     }
                 }
                 Some(Err(e)) => {
@@ -63,6 +82,10 @@ pub(super) fn sse_chunks(
                     ));
                 }
                 None => {
+                    if s.parser.end(&mut s.pending) {
+                        s.finished = true;
+                        continue;
+                    }
                     return Some((
                         Err(LlmError::Cut {
                             provider: provider.into(),
@@ -76,9 +99,12 @@ pub(super) fn sse_chunks(
     .boxed()
 }
 
-/// Statuses worth waiting out: rate limits, Anthropic's "overloaded", and server errors.
-fn is_transient(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
+/// Statuses worth waiting out: request timeout, conflict (a concurrent request on the same
+/// resource), rate limits, server errors and Anthropic's "overloaded" (529). Every other
+/// status (400 bad request, 401/403 key, 404 model, 413 too large, …) would fail the same
+/// way again, so it is reported at once.
+pub(super) fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
 /// The wait before attempt `attempt + 1`: the server's `retry-after` when it gave one
@@ -109,7 +135,9 @@ pub(super) async fn send_with_retry(
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                if attempt < max_retries && (e.is_connect() || e.is_timeout()) {
+                // A refused, reset or timed-out connection is a fault of the path, not of
+                // the request, so it is worth another try.
+                if attempt < max_retries && (e.is_connect() || e.is_timeout() || e.is_request()) {
                     tokio::time::sleep(backoff(attempt, None)).await;
                     attempt += 1;
                     continue;
