@@ -155,12 +155,14 @@ impl Ledger {
         })
     }
 
-    /// Records the call at the usage the provider reported, together with `also` (the run's
-    /// checkpoint), in one transaction, and frees the reservation. Returns once committed.
+    /// Records the call at the usage the provider reported (or, with `estimated`, at ecca's
+    /// estimate of it, and the row says so), together with `also` (the run's checkpoint), in
+    /// one transaction, and frees the reservation. Returns once committed.
     pub async fn settle(
         &self,
         reservation: Reservation,
         usage: Usage,
+        estimated: bool,
         outcome: &str,
         also: Vec<WriteOp>,
     ) -> Result<Settled, StoreError> {
@@ -179,6 +181,7 @@ impl Ledger {
             cost_micros: cost,
             reserved_micros: reservation.amount,
             outcome: outcome.to_string(),
+            estimated,
         };
         if cost > reservation.amount {
             tracing::warn!(task = %row.task_id, cost, reserved = reservation.amount, "call cost more than its reservation");

@@ -236,13 +236,15 @@ fn progress_line(event: &Event) -> Option<String> {
             model,
             simulated,
             usage,
+            estimated,
             cost_micros,
             task_total_micros,
             ..
         } => format!(
-            "{task_id}   {model}{}: {} tokens, {} (task {})",
+            "{task_id}   {model}{}: {} tokens{}, {} (task {})",
             if *simulated { " [simulated]" } else { "" },
             usage.total(),
+            if *estimated { " (estimated)" } else { "" },
             format_usd(*cost_micros),
             format_usd(*task_total_micros)
         ),
