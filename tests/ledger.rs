@@ -504,6 +504,50 @@ async fn a_call_whose_stream_reports_no_usage_is_charged_at_an_estimate_marked_s
         .unwrap(),
         "the run's cost is marked as estimated"
     );
+    // `ecca tasks` marks the estimated cost.
+    let out = std::process::Command::new(common::ecca_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("tasks")
+        .env_remove("ECCA_CONFIG")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&task_id))
+        .unwrap_or_else(|| panic!("{task_id} is listed: {listing}"));
+    assert!(
+        line.contains(&format!("~{}", ecca::money::format_usd(total))),
+        "{line}"
+    );
+    assert!(listing.contains("~ estimated cost"), "{listing}");
+}
+
+#[test]
+fn the_console_marks_an_estimated_cost_in_every_cost_column_and_the_meter() {
+    use ecca::console::app::View;
+    use ecca::console::keymap::Keymap;
+    use ecca::console::theme::Theme;
+    use ecca::console::{fixture, render, svg};
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&std::collections::BTreeMap::new()).unwrap();
+    for view in [View::Runs, View::Approvals, View::Detail] {
+        let mut app = fixture::app(theme.clone(), keymap.clone(), view);
+        let plain = svg::text(&render(&app, 160, 48).unwrap());
+        assert!(
+            !plain.contains("~$"),
+            "{view:?} without estimates has no mark"
+        );
+        for row in &mut app.rows {
+            row.cost_estimated = true;
+        }
+        let marked = svg::text(&render(&app, 160, 48).unwrap());
+        assert!(
+            marked.contains("~$"),
+            "{view:?} marks the estimate:\n{marked}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -486,3 +486,88 @@ async fn anthropic_overloaded_mid_stream_keeps_the_usage_already_streamed() {
     assert_eq!(f.usage.input_tokens, 12, "message_start's input is charged");
     assert!(f.usage.output_tokens >= 1, "{:?}", f.usage);
 }
+
+/// A recorded HTTP error response as the local server's answer.
+fn recorded_error(path: &str) -> Scripted {
+    let v: serde_json::Value = serde_json::from_str(&fixture(path)).unwrap();
+    let status = v["status"].as_u64().unwrap() as u16;
+    let mut s = Scripted::status(status, v["body"].as_str().unwrap());
+    if let Some(h) = v["headers"].get("retry-after").and_then(|h| h.as_str()) {
+        s.headers.push(("retry-after", h.to_string()));
+    }
+    s
+}
+
+#[tokio::test]
+async fn recorded_errors_are_retried_only_when_they_can_pass() {
+    ecca::install_tls_provider();
+    let text = fixture("anthropic/text_sonnet45_stream.sse");
+    let provider = |url: &str| {
+        let mut e = endpoint(url.to_string());
+        e.max_retries = 3;
+        AnthropicProvider::new(e, "sk-ant-test".into())
+    };
+    let req = request("claude-sonnet-4-5");
+
+    // 400 and 401: one request each, a sentence, and permanent.
+    for (path, says) in [
+        (
+            "errors/anthropic_400.json",
+            "anthropic answered HTTP 400: This model does not support effort level 'xhigh'.",
+        ),
+        (
+            "errors/anthropic_401.json",
+            "anthropic refused the key (HTTP 401)",
+        ),
+    ] {
+        let server = MockLlm::start(
+            vec![recorded_error(path), Scripted::sse(pieces(&text))],
+            None,
+        )
+        .await;
+        let f = complete(&provider(&server.url), &req, |_| {})
+            .await
+            .unwrap_err();
+        assert!(f.error.to_string().starts_with(says), "{path}: {}", f.error);
+        assert!(f.error.is_permanent(), "{path}");
+        assert_eq!(server.request_count(), 1, "{path} is not asked again");
+    }
+
+    // 429 with retry-after 2: waited out, then the call succeeds.
+    let server = MockLlm::start(
+        vec![
+            recorded_error("errors/anthropic_429.json"),
+            Scripted::sse(pieces(&text)),
+        ],
+        None,
+    )
+    .await;
+    let c = complete(&provider(&server.url), &req, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(c.usage, usage(12, 30, 0, 0));
+    {
+        let reqs = server.requests.lock().unwrap();
+        assert_eq!(reqs.len(), 2);
+        let waited = reqs[1].at.duration_since(reqs[0].at);
+        assert!(
+            waited >= std::time::Duration::from_millis(1_950),
+            "honoured retry-after: {waited:?}"
+        );
+    }
+
+    // 529 overloaded, no retry-after: backed off and asked again.
+    let server = MockLlm::start(
+        vec![
+            recorded_error("errors/anthropic_529.json"),
+            Scripted::sse(pieces(&text)),
+        ],
+        None,
+    )
+    .await;
+    let c = complete(&provider(&server.url), &req, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(c.text.len(), 108);
+    assert_eq!(server.request_count(), 2);
+}

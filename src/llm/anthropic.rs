@@ -140,19 +140,6 @@ impl EventParser for SseState {
         }
         Ok(false)
     }
-
-    /// A body that ends right after `message_delta` gave the stop reason lost only the
-    /// `message_stop` event (or its closing blank line, which SSE needs to deliver it): the
-    /// model had finished and the usage is final, so the message is whole.
-    fn end(&mut self, out: &mut VecDeque<Chunk>) -> bool {
-        if self.stop_reason.is_none() {
-            return false;
-        }
-        out.push_back(Chunk::Done {
-            stop_reason: self.stop_reason.clone(),
-        });
-        true
-    }
 }
 
 impl SseState {

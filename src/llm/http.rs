@@ -16,11 +16,20 @@ pub(super) trait EventParser: Send + 'static {
         data: &str,
         out: &mut VecDeque<Chunk>,
     ) -> Result<bool, LlmError>;
+}
 
-    /// Called when the body ends before `parse` saw the message complete; returns true
-    /// (after pushing the closing chunks) if what arrived is a whole message after all.
-    fn end(&mut self, _out: &mut VecDeque<Chunk>) -> bool {
-        false
+/// A piece of a response body, or the blank line added once it ends cleanly.
+enum Piece<B> {
+    Body(B),
+    End,
+}
+
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Piece::Body(b) => b.as_ref(),
+            Piece::End => b"\n\n",
+        }
     }
 }
 
@@ -39,7 +48,14 @@ pub(super) fn sse_chunks(
         failed: Option<LlmError>,
     }
     let start = State {
-        events: response.bytes_stream().eventsource(),
+        // SSE delivers an event only at the blank line after it; a body that ends cleanly
+        // right after its last event's data line (as some recorded Anthropic streams do
+        // after message_stop) would otherwise lose that event.
+        events: response
+            .bytes_stream()
+            .map(|r| r.map(Piece::Body))
+            .chain(futures::stream::iter([Ok::<_, reqwest::Error>(Piece::End)]))
+            .eventsource(),
         parser,
         pending: VecDeque::new(),
         finished: false,
@@ -82,10 +98,6 @@ pub(super) fn sse_chunks(
                     ));
                 }
                 None => {
-                    if s.parser.end(&mut s.pending) {
-                        s.finished = true;
-                        continue;
-                    }
                     return Some((
                         Err(LlmError::Cut {
                             provider: provider.into(),
