@@ -197,16 +197,18 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(&sql)
             .map_err(|e| StoreError::sql("listing runs", e))?;
+        // The run's columns follow the task's.
+        let at = cols.len();
         stmt.query_map(params![limit as i64], |r| {
             let task = task_from_row(r)?;
-            let run: Option<String> = r.get(20)?;
+            let run: Option<String> = r.get(at)?;
             Ok((
                 task,
                 run.map(|id| {
                     (
                         id,
-                        r.get::<_, String>(21).unwrap_or_default(),
-                        r.get::<_, i64>(22).unwrap_or_default(),
+                        r.get::<_, String>(at + 1).unwrap_or_default(),
+                        r.get::<_, i64>(at + 2).unwrap_or_default(),
                     )
                 }),
             ))
