@@ -289,6 +289,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             "tokens_used": task.tokens_used,
             "cost_micros": task.cost_micros,
             "cost_usd": format_usd(task.cost_micros),
+            "cost_estimated": task.cost_estimated,
             "model_calls": task.model_calls,
             "provider": task.model_mode,
             "simulated": simulated,
@@ -302,7 +303,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
         );
     } else {
         println!(
-            "{} {}: {} iteration(s), score {}, {} tokens, {}{} over {} model call(s)",
+            "{} {}: {} iteration(s), score {}, {} tokens, {}{}{} over {} model call(s)",
             task.id,
             task.status,
             task.iterations,
@@ -310,6 +311,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
                 .map(|s| format!("{s:.1}/10"))
                 .unwrap_or_else(|| "-".into()),
             task.tokens_used,
+            if task.cost_estimated { "~" } else { "" },
             format_usd(task.cost_micros),
             if simulated { " simulated" } else { "" },
             task.model_calls

@@ -567,6 +567,12 @@ impl Driver<'_> {
         let client_id = ctx.scope.client_id.clone();
         let quality = agent.quality_score();
         let cost = ctx.ledger.task_spent(&task_id);
+        let cost_estimated = ctx
+            .store
+            .task(&task_id)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.cost_estimated);
         let simulated = ctx.models.provider.simulated();
         let skipped = agent.skipped.clone();
         let bundle_files = files.clone();
@@ -577,6 +583,7 @@ impl Driver<'_> {
                 client_id: &client_id,
                 quality_score: quality,
                 cost_micros: cost,
+                cost_estimated,
                 simulated,
                 skipped: &skipped,
             };

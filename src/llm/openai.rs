@@ -98,10 +98,22 @@ impl EventParser for SseState {
             });
             return Ok(true);
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| LlmError::Malformed {
-            provider: NAME.into(),
-            detail: format!("chunk is not JSON: {e}"),
-        })?;
+        let v: Value = match serde_json::from_str(data) {
+            Ok(v) => v,
+            // An error event is the provider's own failure even when its body is plain text.
+            Err(_) if event == "error" => {
+                return Err(LlmError::Provider {
+                    provider: NAME.into(),
+                    message: data.trim().chars().take(300).collect(),
+                });
+            }
+            Err(e) => {
+                return Err(LlmError::Malformed {
+                    provider: NAME.into(),
+                    detail: format!("chunk is not JSON: {e}"),
+                });
+            }
+        };
         // Usage first: a chunk that also reports an error still carries what was billed.
         let usage = v
             .get("usage")
