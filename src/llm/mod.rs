@@ -146,8 +146,8 @@ pub trait Provider: Send + Sync {
     fn simulated(&self) -> bool {
         false
     }
-    /// Starts a call. Transient refusals (429, 529, 5xx) are retried inside, before any
-    /// output; once the stream has begun, failures surface as stream errors.
+    /// Starts a call. Transient refusals (408, 409, 429, 5xx, 529) are retried inside,
+    /// before any output; once the stream has begun, failures surface as stream errors.
     fn stream<'a>(
         &'a self,
         request: &'a ModelRequest,
