@@ -425,3 +425,20 @@ async fn a_connection_refused_is_retried() {
         "waited the backoff before the second try"
     );
 }
+
+#[tokio::test]
+async fn openai_finish_reason_length_is_a_truncated_reply() {
+    let events: Vec<String> = openai_stream("def f(:\n", 10, 512, 0)
+        .into_iter()
+        .map(|e| e.replace("\"finish_reason\":\"stop\"", "\"finish_reason\":\"length\""))
+        .collect();
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let c = complete(&openai(&server.url, 0), &request(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(c.stop_reason.as_deref(), Some("length"));
+    assert!(
+        c.truncated(),
+        "a reply that ran out of room is known as cut off"
+    );
+}
