@@ -174,6 +174,7 @@ fn main() {
                 quality_score: Some(8.0),
                 tokens_used: 900,
                 cost_micros: 4_000,
+                cost_estimated: false,
                 model_calls: 4,
                 created_at: i,
                 updated_at: i,

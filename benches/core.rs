@@ -93,6 +93,7 @@ fn seeded_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
             quality_score: None,
             tokens_used: 0,
             cost_micros: 0,
+            cost_estimated: false,
             model_calls: 0,
             created_at: now,
             updated_at: now,
@@ -159,7 +160,7 @@ fn ledger_round(rt: &tokio::runtime::Runtime) -> f64 {
                     };
                     let r = ledger.reserve(scope, quote, &month).expect("reserve");
                     ledger
-                        .settle(r, usage(i), "ok", Vec::new())
+                        .settle(r, usage(i), false, "ok", Vec::new())
                         .await
                         .expect("settle");
                 }
@@ -201,6 +202,7 @@ fn ceiling_round(rt: &tokio::runtime::Runtime) -> f64 {
             cost_micros: SONNET.cost(&usage(i)),
             reserved_micros: 0,
             outcome: "ok".into(),
+            estimated: false,
         })
         .collect();
     let started = Instant::now();

@@ -15,6 +15,8 @@ pub struct BundleInfo<'a> {
     pub client_id: &'a str,
     pub quality_score: Option<f64>,
     pub cost_micros: i64,
+    /// Some of the cost is an estimate: a provider reported no usage for a call.
+    pub cost_estimated: bool,
     pub simulated: bool,
     pub skipped: &'a [String],
 }
@@ -72,10 +74,11 @@ fn manifest(info: &BundleInfo<'_>, files: &[DeliverableFile]) -> String {
         info.task_id, info.title, info.client_id
     );
     m.push_str(&format!(
-        "quality score: {}\ncost: {}{}\n",
+        "quality score: {}\ncost: {}{}{}\n",
         info.quality_score
             .map(|s| format!("{s:.1}/10"))
             .unwrap_or_else(|| "-".into()),
+        if info.cost_estimated { "~" } else { "" },
         crate::money::format_usd(info.cost_micros),
         if info.simulated {
             " (simulated: written by the offline model)"
@@ -114,6 +117,7 @@ mod tests {
             client_id: "acme",
             quality_score: Some(7.0),
             cost_micros: 1234,
+            cost_estimated: false,
             simulated: true,
             skipped: &["lint: no linter server configured".to_string()],
         };

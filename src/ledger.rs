@@ -1,7 +1,9 @@
 //! The ledger: every model call is priced and recorded here. Before a call it **reserves**
 //! the call's worst case against the task's cap and the client's monthly cap and refuses
 //! the call if either would be passed; after the call it **settles** to the usage the
-//! provider reported, writing the cost row and the counters it changes in one transaction.
+//! provider reported (or, when it reported none, to an estimate, and the row is marked
+//! `estimated`: a call that happened is never free), writing the cost row and the counters
+//! it changes in one transaction.
 //!
 //! Reservations live in memory behind one lock, so concurrent runs can never together start
 //! calls past a cap. Committed spend is loaded from the store the first time a task or
@@ -155,12 +157,14 @@ impl Ledger {
         })
     }
 
-    /// Records the call at the usage the provider reported, together with `also` (the run's
-    /// checkpoint), in one transaction, and frees the reservation. Returns once committed.
+    /// Records the call at the usage the provider reported (or, with `estimated`, at ecca's
+    /// estimate of it, and the row says so), together with `also` (the run's checkpoint), in
+    /// one transaction, and frees the reservation. Returns once committed.
     pub async fn settle(
         &self,
         reservation: Reservation,
         usage: Usage,
+        estimated: bool,
         outcome: &str,
         also: Vec<WriteOp>,
     ) -> Result<Settled, StoreError> {
@@ -179,6 +183,7 @@ impl Ledger {
             cost_micros: cost,
             reserved_micros: reservation.amount,
             outcome: outcome.to_string(),
+            estimated,
         };
         if cost > reservation.amount {
             tracing::warn!(task = %row.task_id, cost, reserved = reservation.amount, "call cost more than its reservation");

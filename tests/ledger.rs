@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{MockLlm, Scripted, anthropic_stream};
+use common::{MockLlm, Scripted, anthropic_stream, openai_stream};
 use ecca::config::{Config, ProviderKind};
 use ecca::domain::TaskStatus;
 use ecca::engine::prompts;
@@ -388,4 +388,310 @@ async fn a_run_on_anthropic_is_priced_exactly_from_the_reported_usage() {
     }
     assert_eq!(t.cost_micros, total);
     assert_eq!(t.model_calls as usize, rows.len());
+}
+
+/// A supervisor whose configured provider (`kind`) is the local server at `url`, with a
+/// client `acme` ($100 a month), and one hello-world task started on it.
+async fn run_on(dir: &std::path::Path, kind: ProviderKind, url: &str) -> (Supervisor, String) {
+    let mut config = Config::default();
+    config.models.provider = kind;
+    match kind {
+        ProviderKind::Openai => {
+            config.providers.openai.base_url = Some(format!("{url}/v1"));
+            config.providers.openai.max_retries = Some(0);
+        }
+        _ => {
+            config.providers.anthropic.base_url = Some(url.to_string());
+            config.providers.anthropic.max_retries = Some(0);
+        }
+    }
+    let mut options = SupervisorOptions::new(dir.to_path_buf(), config);
+    options.env = Arc::new(|k| {
+        (k == "ANTHROPIC_API_KEY" || k == "OPENAI_API_KEY").then(|| "sk-test".to_string())
+    });
+    let sup = Supervisor::start(options).await.unwrap();
+    add_client(&sup, "acme", 100_000_000).await;
+    let mut task = hello("acme");
+    task.provider = None; // the configured provider
+    let Reply::TaskStarted { task_id, .. } =
+        sup.execute(Command::StartTask { task }).await.unwrap()
+    else {
+        panic!()
+    };
+    (sup, task_id)
+}
+
+/// The request the server got, as the model call it stands for.
+fn as_request(body: &serde_json::Value) -> ModelRequest {
+    let prompt = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
+    ModelRequest {
+        model: body["model"].as_str().unwrap_or("").into(),
+        purpose: purpose_of(body),
+        system: String::new(),
+        prompt: prompt.into(),
+        max_tokens: 4096,
+    }
+}
+
+/// OpenAI-compatible requests carry the system prompt as the first message.
+fn openai_purpose(body: &serde_json::Value) -> serde_json::Value {
+    let mut b = body.clone();
+    b["system"] = body["messages"][0]["content"].clone();
+    b
+}
+
+#[tokio::test]
+async fn a_call_whose_stream_reports_no_usage_is_charged_at_an_estimate_marked_so() {
+    // An OpenAI-compatible server that never sends usage (no include_usage support).
+    let server = MockLlm::start(
+        vec![],
+        Some(Arc::new(|body: &serde_json::Value| {
+            let body = openai_purpose(body);
+            let mut events = openai_stream(&offline_answer(&as_request(&body)), 0, 0, 0);
+            events.retain(|e| !e.contains("\"usage\":{"));
+            Scripted::sse(events)
+        })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sup, task_id) = run_on(dir.path(), ProviderKind::Openai, &server.url).await;
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(
+        t.status,
+        TaskStatus::AwaitingApproval,
+        "{:?}",
+        t.status_reason
+    );
+    let conn = Connection::open(sup.store().path()).unwrap();
+    let rows: Vec<(i64, i64, i64, bool)> = conn
+        .prepare(
+            "SELECT input_tokens, output_tokens, cost_micros, estimated FROM cost_log ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        server.request_count(),
+        "every call that happened has a cost row"
+    );
+    for (input, output, cost, estimated) in &rows {
+        assert!(
+            estimated,
+            "a row without reported usage is marked estimated"
+        );
+        assert!(
+            *input > 0 && *output > 0 && *cost > 0,
+            "never free: {rows:?}"
+        );
+    }
+    let total: i64 = rows.iter().map(|r| r.2).sum();
+    assert_eq!(t.cost_micros, total, "the task is charged the estimates");
+    assert!(t.cost_estimated, "the task's cost is marked as estimated");
+    let run = sup.store().latest_run(&task_id).unwrap().unwrap();
+    assert!(
+        conn.query_row(
+            "SELECT cost_estimated FROM runs WHERE id = ?1",
+            [&run.id],
+            |r| r.get::<_, bool>(0)
+        )
+        .unwrap(),
+        "the run's cost is marked as estimated"
+    );
+    // `ecca tasks` marks the estimated cost.
+    let out = std::process::Command::new(common::ecca_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("tasks")
+        .env_remove("ECCA_CONFIG")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&task_id))
+        .unwrap_or_else(|| panic!("{task_id} is listed: {listing}"));
+    assert!(
+        line.contains(&format!("~{}", ecca::money::format_usd(total))),
+        "{line}"
+    );
+    assert!(listing.contains("~ estimated cost"), "{listing}");
+}
+
+#[test]
+fn the_console_marks_an_estimated_cost_in_every_cost_column_and_the_meter() {
+    use ecca::console::app::View;
+    use ecca::console::keymap::Keymap;
+    use ecca::console::theme::Theme;
+    use ecca::console::{fixture, render, svg};
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&std::collections::BTreeMap::new()).unwrap();
+    for view in [View::Runs, View::Approvals, View::Detail] {
+        let mut app = fixture::app(theme.clone(), keymap.clone(), view);
+        let plain = svg::text(&render(&app, 160, 48).unwrap());
+        assert!(
+            !plain.contains("~$"),
+            "{view:?} without estimates has no mark"
+        );
+        for row in &mut app.rows {
+            row.cost_estimated = true;
+        }
+        let marked = svg::text(&render(&app, 160, 48).unwrap());
+        assert!(
+            marked.contains("~$"),
+            "{view:?} marks the estimate:\n{marked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_key_fails_the_run_after_one_request() {
+    let server = MockLlm::start(
+        vec![],
+        Some(Arc::new(|_: &serde_json::Value| {
+            Scripted::status(
+                401,
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+            )
+        })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sup, task_id) = run_on(dir.path(), ProviderKind::Anthropic, &server.url).await;
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    let reason = t.status_reason.unwrap_or_default();
+    assert!(reason.contains("refused the key"), "{reason}");
+    assert_eq!(
+        server.request_count(),
+        1,
+        "a refused key is not asked again"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_request_fails_the_run_after_one_request() {
+    let server = MockLlm::start(
+        vec![],
+        Some(Arc::new(|_: &serde_json::Value| {
+            Scripted::status(
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}}"#,
+            )
+        })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sup, task_id) = run_on(dir.path(), ProviderKind::Anthropic, &server.url).await;
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    let reason = t.status_reason.unwrap_or_default();
+    assert!(reason.contains("max_tokens: too large"), "{reason}");
+    assert_eq!(
+        server.request_count(),
+        1,
+        "a rejected request is not sent again"
+    );
+}
+
+/// An Anthropic stream of `text` that stopped at its output limit.
+fn cut_off(text: &str) -> Vec<String> {
+    anthropic_stream(text, 500, 300, 0, 0)
+        .into_iter()
+        .map(|e| e.replace("\"end_turn\"", "\"max_tokens\""))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reply_cut_off_at_its_limit_is_asked_again_with_room_and_noted() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let server = MockLlm::start(
+        vec![],
+        Some(Arc::new(move |body: &serde_json::Value| {
+            let answer = offline_answer(&as_request(body));
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The plan, cut off half-way.
+                Scripted::sse(cut_off(&answer[..answer.len() / 2]))
+            } else {
+                Scripted::sse(anthropic_stream(&answer, 500, 300, 0, 0))
+            }
+        })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sup, task_id) = run_on(dir.path(), ProviderKind::Anthropic, &server.url).await;
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(
+        t.status,
+        TaskStatus::AwaitingApproval,
+        "{:?}",
+        t.status_reason
+    );
+    let (first, second) = {
+        let reqs = server.requests.lock().unwrap();
+        (reqs[0].body.clone(), reqs[1].body.clone())
+    };
+    assert_eq!(purpose_of(&first), Purpose::Plan);
+    assert_eq!(
+        purpose_of(&second),
+        Purpose::Plan,
+        "the same call, asked again"
+    );
+    assert_eq!(
+        second["max_tokens"].as_u64().unwrap(),
+        2 * first["max_tokens"].as_u64().unwrap(),
+        "with twice the room"
+    );
+    let run = sup.store().latest_run(&task_id).unwrap().unwrap();
+    let events = sup.store().run_events(&run.id).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|(kind, payload)| kind == "note" && payload.contains("was cut off")),
+        "the timeline says the reply was cut off: {events:?}"
+    );
+    let conn = Connection::open(sup.store().path()).unwrap();
+    let outcomes: Vec<String> = conn
+        .prepare("SELECT outcome FROM cost_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(outcomes[0], "truncated", "the cut-off call is charged");
+    assert_eq!(outcomes.len(), server.request_count());
+}
+
+#[tokio::test]
+async fn a_reply_that_stays_cut_off_fails_the_run_clearly() {
+    let server = MockLlm::start(
+        vec![],
+        Some(Arc::new(|body: &serde_json::Value| {
+            Scripted::sse(cut_off(&offline_answer(&as_request(body))))
+        })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sup, task_id) = run_on(dir.path(), ProviderKind::Anthropic, &server.url).await;
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(
+        t.status,
+        TaskStatus::Failed,
+        "a cut-off reply is never accepted"
+    );
+    let reason = t.status_reason.unwrap_or_default();
+    assert!(reason.contains("cut off"), "{reason}");
+    assert!(reason.contains("[max_tokens]"), "says what to do: {reason}");
+    assert_eq!(
+        server.request_count(),
+        2,
+        "asked once more with room, then stopped"
+    );
 }

@@ -354,3 +354,91 @@ async fn an_unreachable_endpoint_is_refused_in_one_sentence() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn openai_compatible_cache_writes_are_priced_as_cache_writes() {
+    // LiteLLM's OpenAI-compatible endpoint in front of Claude: prompt_tokens (1000) counts
+    // the 200 tokens written to the cache and the 300 read from it.
+    let mut events = openai_stream("ok\n", 1_000, 50, 300);
+    let usage_at = events.len() - 2;
+    events[usage_at] = format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":50,"total_tokens":1050,"prompt_tokens_details":{"cached_tokens":300,"cache_write_tokens":200}}})
+    );
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let c = complete(&openai(&server.url, 0), &request(), |_| {})
+        .await
+        .unwrap();
+    let usage = Usage {
+        input_tokens: 500,
+        output_tokens: 50,
+        cache_write_tokens: 200,
+        cache_read_tokens: 300,
+    };
+    assert_eq!(c.usage, usage);
+    let sonnet = ecca::money::Price::per_mtok_usd(3.0, 15.0, 3.75, 0.30);
+    // 500 × 3 + 50 × 15 + 200 × 3.75 + 300 × 0.3 = 1500 + 750 + 750 + 90
+    assert_eq!(sonnet.cost(&c.usage), 3_090);
+}
+
+#[tokio::test]
+async fn request_timeout_and_conflict_are_retried_but_bad_requests_are_not() {
+    let server = MockLlm::start(
+        vec![
+            Scripted::status(408, r#"{"error":{"message":"request timeout"}}"#),
+            Scripted::status(409, r#"{"error":{"message":"conflict"}}"#),
+            Scripted::sse(openai_stream("ok\n", 10, 5, 0)),
+            Scripted::status(400, r#"{"error":{"message":"bad request"}}"#),
+            Scripted::sse(openai_stream("never asked\n", 10, 5, 0)),
+        ],
+        None,
+    )
+    .await;
+    let provider = openai(&server.url, 3);
+    let c = complete(&provider, &request(), |_| {}).await.unwrap();
+    assert_eq!(c.text, "ok\n");
+    assert_eq!(server.request_count(), 3, "408 and 409 were asked again");
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert_eq!(e.error.to_string(), "openai answered HTTP 400: bad request");
+    assert!(e.error.is_permanent());
+    assert_eq!(server.request_count(), 4, "400 was not asked again");
+}
+
+#[tokio::test]
+async fn a_connection_refused_is_retried() {
+    // Nothing listens on a port just freed; the provider tries again before giving up.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let provider = anthropic(&format!("http://127.0.0.1:{port}"), 1);
+    let started = Instant::now();
+    let e = complete(&provider, &request(), |_| {}).await.unwrap_err();
+    assert!(
+        matches!(e.error, LlmError::Unreachable { .. }),
+        "{:?}",
+        e.error
+    );
+    assert!(!e.error.is_permanent());
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "waited the backoff before the second try"
+    );
+}
+
+#[tokio::test]
+async fn openai_finish_reason_length_is_a_truncated_reply() {
+    let events: Vec<String> = openai_stream("def f(:\n", 10, 512, 0)
+        .into_iter()
+        .map(|e| e.replace("\"finish_reason\":\"stop\"", "\"finish_reason\":\"length\""))
+        .collect();
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let c = complete(&openai(&server.url, 0), &request(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(c.stop_reason.as_deref(), Some("length"));
+    assert!(
+        c.truncated(),
+        "a reply that ran out of room is known as cut off"
+    );
+}

@@ -22,8 +22,9 @@ pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), Strin
         "{:<8} {:<10} {:<18} {:>5} {:>7} {:>14}  TITLE",
         "TASK", "CLIENT", "STATUS", "ITER", "SCORE", "COST"
     );
-    for t in tasks {
+    for t in &tasks {
         let simulated = if t.model_mode == "offline" { "*" } else { " " };
+        let estimated = if t.cost_estimated { "~" } else { "" };
         println!(
             "{:<8} {:<10} {:<18} {:>5} {:>7} {:>13}{simulated}  {}",
             t.id,
@@ -33,11 +34,16 @@ pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), Strin
             t.quality_score
                 .map(|s| format!("{s:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            format_usd(t.cost_micros),
+            format!("{estimated}{}", format_usd(t.cost_micros)),
             truncate(&t.title, 60)
         );
     }
     println!("* simulated cost: the offline model made no real calls");
+    if tasks.iter().any(|t| t.cost_estimated) {
+        println!(
+            "~ estimated cost: a provider reported no usage, so ecca priced what it sent and received"
+        );
+    }
     Ok(())
 }
 

@@ -236,13 +236,15 @@ fn progress_line(event: &Event) -> Option<String> {
             model,
             simulated,
             usage,
+            estimated,
             cost_micros,
             task_total_micros,
             ..
         } => format!(
-            "{task_id}   {model}{}: {} tokens, {} (task {})",
+            "{task_id}   {model}{}: {} tokens{}, {} (task {})",
             if *simulated { " [simulated]" } else { "" },
             usage.total(),
+            if *estimated { " (estimated)" } else { "" },
             format_usd(*cost_micros),
             format_usd(*task_total_micros)
         ),
@@ -287,6 +289,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             "tokens_used": task.tokens_used,
             "cost_micros": task.cost_micros,
             "cost_usd": format_usd(task.cost_micros),
+            "cost_estimated": task.cost_estimated,
             "model_calls": task.model_calls,
             "provider": task.model_mode,
             "simulated": simulated,
@@ -300,7 +303,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
         );
     } else {
         println!(
-            "{} {}: {} iteration(s), score {}, {} tokens, {}{} over {} model call(s)",
+            "{} {}: {} iteration(s), score {}, {} tokens, {}{}{} over {} model call(s)",
             task.id,
             task.status,
             task.iterations,
@@ -308,6 +311,7 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
                 .map(|s| format!("{s:.1}/10"))
                 .unwrap_or_else(|| "-".into()),
             task.tokens_used,
+            if task.cost_estimated { "~" } else { "" },
             format_usd(task.cost_micros),
             if simulated { " simulated" } else { "" },
             task.model_calls

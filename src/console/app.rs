@@ -414,6 +414,7 @@ impl App {
                 quality: None,
                 tokens: 0,
                 cost: 0,
+                cost_estimated: false,
                 budget: 0,
                 simulated: self.header.provider == ProviderKind::Offline,
                 created_at: self.now_ms,

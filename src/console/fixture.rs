@@ -39,6 +39,7 @@ fn row(
         quality: q,
         tokens: cost / 4,
         cost,
+        cost_estimated: false,
         budget: 1_000_000,
         simulated: true,
         created_at: started,

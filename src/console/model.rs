@@ -28,6 +28,8 @@ pub struct RunRow {
     pub quality: Option<f64>,
     pub tokens: i64,
     pub cost: Micros,
+    /// Some of `cost` is an estimate: a provider reported no usage for a call.
+    pub cost_estimated: bool,
     pub budget: Micros,
     pub simulated: bool,
     pub created_at: i64,
@@ -59,6 +61,7 @@ impl RunRow {
             quality: t.quality_score,
             tokens: t.tokens_used,
             cost: t.cost_micros,
+            cost_estimated: t.cost_estimated,
             budget: t.budget_micros,
             simulated: t.model_mode == "offline",
             created_at: t.created_at,
@@ -127,11 +130,13 @@ impl RunRow {
             }
             Event::CostRecorded {
                 usage,
+                estimated,
                 task_total_micros,
                 ..
             } => {
                 self.tokens += usage.total() as i64;
                 self.cost = *task_total_micros;
+                self.cost_estimated |= *estimated;
             }
             Event::AwaitingApproval { quality_score, .. } => {
                 self.status = TaskStatus::AwaitingApproval;

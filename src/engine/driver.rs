@@ -11,8 +11,8 @@ use super::fsm::{Agent, AgentEvent, AgentState, Effect, End, ModelCall, Phase, R
 use super::tools::{ToolOutcome, ToolReply, Tools};
 use crate::delivery::{BundleInfo, write_bundle};
 use crate::domain::TaskStatus;
-use crate::ledger::{CallQuote, CallScope, Ledger, Refused};
-use crate::llm::{ModelRequest, Provider, complete, estimate_tokens};
+use crate::ledger::{CallQuote, CallScope, Ledger, Refused, Settled};
+use crate::llm::{ModelRequest, Provider, complete};
 use crate::money::{Price, Usage};
 use crate::store::{Store, StoreError, WriteOp};
 use crate::supervisor::{Event, EventBus};
@@ -333,75 +333,106 @@ impl Driver<'_> {
             return Ok(agent.handle(AgentEvent::ModelFailed {
                 purpose: call.purpose,
                 error,
+                permanent: true,
             }));
         };
-        let request = ModelRequest {
+        let mut request = ModelRequest {
             model: model.clone(),
             purpose: call.purpose,
             system: call.system,
             prompt: call.prompt,
             max_tokens: call.max_tokens,
         };
-        let quote = CallQuote {
-            provider: provider.name().into(),
-            model: model.clone(),
-            purpose: call.purpose.as_str().into(),
-            simulated: provider.simulated(),
-            price,
-            prompt_tokens_estimate: request.estimated_prompt_tokens(),
-            max_output_tokens: request.max_tokens,
-        };
-        let reservation =
-            match ctx
-                .ledger
-                .reserve(ctx.scope.clone(), quote, &crate::time::current_month())
-            {
-                Ok(r) => r,
-                Err(refused) => {
-                    let refusal = match &refused {
-                        Refused::Task { spent, cap, .. } => Refusal::TaskBudget {
-                            spent: *spent,
-                            cap: *cap,
-                        },
-                        other => Refusal::ClientBudget {
-                            reason: other.to_string(),
-                        },
-                    };
-                    let record = event_op(
-                        &ctx.scope,
-                        "refused",
-                        serde_json::json!({"purpose": call.purpose, "reason": refused.to_string()}),
-                    );
-                    let next = agent.handle(AgentEvent::ModelRefused {
-                        purpose: call.purpose,
-                        refusal,
-                    });
-                    return self.persist(agent, vec![record]).await.map(|()| next);
-                }
+        // A reply cut off at its output limit is asked for once more with more room; the
+        // cut-off call is charged on its own row and noted in the timeline.
+        let mut asked_again = false;
+        let (reservation, result, seen) = loop {
+            let quote = CallQuote {
+                provider: provider.name().into(),
+                model: model.clone(),
+                purpose: call.purpose.as_str().into(),
+                simulated: provider.simulated(),
+                price,
+                prompt_tokens_estimate: request.estimated_prompt_tokens(),
+                max_output_tokens: request.max_tokens,
             };
-        ctx.bus.publish(Event::ModelStarted {
-            task_id: ctx.scope.task_id.clone(),
-            run_id: ctx.scope.run_id.clone(),
-            purpose: call.purpose.as_str().into(),
-            provider: provider.name().into(),
-            model: model.clone(),
-            simulated: provider.simulated(),
-        });
-        let seen = Mutex::new(String::new());
-        let on_text = |t: &str| {
-            if let Ok(mut s) = seen.lock() {
-                s.push_str(t);
-            }
-            ctx.bus.publish(Event::ModelDelta {
+            let reservation =
+                match ctx
+                    .ledger
+                    .reserve(ctx.scope.clone(), quote, &crate::time::current_month())
+                {
+                    Ok(r) => r,
+                    Err(refused) => return self.refused(agent, call.purpose, refused).await,
+                };
+            ctx.bus.publish(Event::ModelStarted {
+                task_id: ctx.scope.task_id.clone(),
                 run_id: ctx.scope.run_id.clone(),
-                text: Arc::from(t),
+                purpose: call.purpose.as_str().into(),
+                provider: provider.name().into(),
+                model: model.clone(),
+                simulated: provider.simulated(),
             });
+            let seen = Mutex::new(String::new());
+            let on_text = |t: &str| {
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(t);
+                }
+                ctx.bus.publish(Event::ModelDelta {
+                    run_id: ctx.scope.run_id.clone(),
+                    text: Arc::from(t),
+                });
+            };
+            let result = tokio::select! {
+                r = complete(provider.as_ref(), &request, on_text) => Some(r),
+                _ = ctx.cancel.cancelled() => None,
+            };
+            let seen = seen.into_inner().unwrap_or_default();
+            let room = more_room(request.max_tokens);
+            match &result {
+                Some(Ok(c)) if c.truncated() && !asked_again && room > request.max_tokens => {
+                    let text = format!(
+                        "the {} reply was cut off at its limit of {} output tokens; asking again once with room for {room}",
+                        call.purpose.as_str(),
+                        request.max_tokens
+                    );
+                    let note = event_op(&ctx.scope, "note", serde_json::json!({"text": text}));
+                    let settled = ctx
+                        .ledger
+                        .settle(reservation, c.usage, c.estimated, "truncated", vec![note])
+                        .await?;
+                    self.publish_cost(&model, c.usage, c.estimated, settled);
+                    ctx.bus.publish(Event::Note {
+                        task_id: ctx.scope.task_id.clone(),
+                        run_id: ctx.scope.run_id.clone(),
+                        text,
+                    });
+                    request.max_tokens = room;
+                    asked_again = true;
+                }
+                _ => break (reservation, result, seen),
+            }
         };
-        let result = tokio::select! {
-            r = complete(provider.as_ref(), &request, on_text) => Some(r),
-            _ = ctx.cancel.cancelled() => None,
-        };
-        let (event, usage, outcome) = match result {
+        let (event, usage, estimated, outcome) = match result {
+            Some(Ok(c)) if c.truncated() => (
+                AgentEvent::ModelFailed {
+                    purpose: call.purpose,
+                    error: format!(
+                        "the {} reply was cut off at its limit of {} output tokens{}; raise [max_tokens] {} in the config",
+                        call.purpose.as_str(),
+                        request.max_tokens,
+                        if asked_again {
+                            " even after asking again with more room"
+                        } else {
+                            ""
+                        },
+                        call.purpose.as_str()
+                    ),
+                    permanent: true,
+                },
+                c.usage,
+                c.estimated,
+                "truncated",
+            ),
             Some(Ok(c)) => {
                 let cost = price.cost(&c.usage);
                 let task_spent = ctx.ledger.task_spent(&ctx.scope.task_id) + cost;
@@ -412,6 +443,7 @@ impl Driver<'_> {
                         task_spent,
                     },
                     c.usage,
+                    c.estimated,
                     "ok",
                 )
             }
@@ -425,21 +457,17 @@ impl Driver<'_> {
                     AgentEvent::ModelFailed {
                         purpose: call.purpose,
                         error: f.error.to_string(),
+                        permanent: f.error.is_permanent(),
                     },
                     f.usage,
+                    f.estimated,
                     outcome,
                 )
             }
             None => {
                 // Cancelled mid-stream: charge the prompt and whatever output arrived.
-                let text = seen.lock().map(|s| s.clone()).unwrap_or_default();
-                let usage = Usage {
-                    input_tokens: estimate_tokens(&request.system)
-                        + estimate_tokens(&request.prompt),
-                    output_tokens: estimate_tokens(&text),
-                    ..Usage::default()
-                };
-                (AgentEvent::Cancel, usage, "cancelled")
+                let usage = crate::llm::estimate_usage(&request, &seen);
+                (AgentEvent::Cancel, usage, true, "cancelled")
             }
         };
         let record = match &event {
@@ -474,22 +502,57 @@ impl Driver<'_> {
             }
             return Ok(next);
         }
-        let settled = ctx.ledger.settle(reservation, usage, outcome, also).await?;
-        ctx.bus.publish(Event::CostRecorded {
-            task_id: ctx.scope.task_id.clone(),
-            run_id: ctx.scope.run_id.clone(),
-            client_id: ctx.scope.client_id.clone(),
-            model,
-            simulated: provider.simulated(),
-            usage,
-            cost_micros: settled.cost,
-            task_total_micros: settled.task_total,
-            client_month_micros: settled.client_month_total,
-        });
+        let settled = ctx
+            .ledger
+            .settle(reservation, usage, estimated, outcome, also)
+            .await?;
+        self.publish_cost(&model, usage, estimated, settled);
         if let Some((event, _)) = change {
             ctx.bus.publish(event);
         }
         Ok(next)
+    }
+
+    fn publish_cost(&self, model: &str, usage: Usage, estimated: bool, settled: Settled) {
+        let ctx = self.ctx;
+        ctx.bus.publish(Event::CostRecorded {
+            task_id: ctx.scope.task_id.clone(),
+            run_id: ctx.scope.run_id.clone(),
+            client_id: ctx.scope.client_id.clone(),
+            model: model.to_string(),
+            simulated: ctx.models.provider.simulated(),
+            usage,
+            estimated,
+            cost_micros: settled.cost,
+            task_total_micros: settled.task_total,
+            client_month_micros: settled.client_month_total,
+        });
+    }
+
+    /// Folds a ledger refusal into the machine and records it.
+    async fn refused(
+        &mut self,
+        agent: &mut Agent,
+        purpose: crate::llm::Purpose,
+        refused: Refused,
+    ) -> Result<Vec<Effect>, StoreError> {
+        let ctx = self.ctx;
+        let refusal = match &refused {
+            Refused::Task { spent, cap, .. } => Refusal::TaskBudget {
+                spent: *spent,
+                cap: *cap,
+            },
+            other => Refusal::ClientBudget {
+                reason: other.to_string(),
+            },
+        };
+        let record = event_op(
+            &ctx.scope,
+            "refused",
+            serde_json::json!({"purpose": purpose, "reason": refused.to_string()}),
+        );
+        let next = agent.handle(AgentEvent::ModelRefused { purpose, refusal });
+        self.persist(agent, vec![record]).await.map(|()| next)
     }
 
     async fn deliver(
@@ -504,6 +567,12 @@ impl Driver<'_> {
         let client_id = ctx.scope.client_id.clone();
         let quality = agent.quality_score();
         let cost = ctx.ledger.task_spent(&task_id);
+        let cost_estimated = ctx
+            .store
+            .task(&task_id)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.cost_estimated);
         let simulated = ctx.models.provider.simulated();
         let skipped = agent.skipped.clone();
         let bundle_files = files.clone();
@@ -514,6 +583,7 @@ impl Driver<'_> {
                 client_id: &client_id,
                 quality_score: quality,
                 cost_micros: cost,
+                cost_estimated,
                 simulated,
                 skipped: &skipped,
             };
@@ -553,6 +623,13 @@ impl Driver<'_> {
         let next = agent.handle(event);
         self.persist(agent, also).await.map(|()| next)
     }
+}
+
+/// The output room for asking a cut-off reply again: twice the limit, but not past 64,000
+/// tokens (about the most current models will write in one reply) unless the limit was
+/// already beyond that.
+fn more_room(max_tokens: u64) -> u64 {
+    max_tokens.saturating_mul(2).min(max_tokens.max(64_000))
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -143,8 +143,26 @@ impl EventParser for SseState {
 }
 
 impl SseState {
-    /// Fields present in a usage object replace the ones seen so far (they are cumulative).
+    /// Fields present in a usage object replace the ones seen so far: `message_delta`
+    /// repeats the input and cache counts cumulatively (with prompt caching they grow past
+    /// the `message_start` figures), so adding them would count twice. When compaction ran,
+    /// the top-level figures cover only the last iteration and the bill is the sum of
+    /// `iterations`, so that sum is taken instead.
     fn merge_usage(&mut self, u: &Value) {
+        if let Some(iterations) = u.get("iterations").and_then(Value::as_array)
+            && !iterations.is_empty()
+        {
+            let mut sum = Usage::default();
+            for it in iterations {
+                let get = |k: &str| it.get(k).and_then(Value::as_u64).unwrap_or(0);
+                sum.input_tokens += get("input_tokens");
+                sum.output_tokens += get("output_tokens");
+                sum.cache_write_tokens += get("cache_creation_input_tokens");
+                sum.cache_read_tokens += get("cache_read_input_tokens");
+            }
+            self.usage = sum;
+            return;
+        }
         let get = |k: &str| u.get(k).and_then(Value::as_u64);
         if let Some(n) = get("input_tokens") {
             self.usage.input_tokens = n;

@@ -18,6 +18,21 @@ pub(super) trait EventParser: Send + 'static {
     ) -> Result<bool, LlmError>;
 }
 
+/// A piece of a response body, or the blank line added once it ends cleanly.
+enum Piece<B> {
+    Body(B),
+    End,
+}
+
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Piece::Body(b) => b.as_ref(),
+            Piece::End => b"\n\n",
+        }
+    }
+}
+
 /// The chunks of a streaming response. A stream that breaks or ends before the parser
 /// saw the message complete is a cut.
 pub(super) fn sse_chunks(
@@ -30,18 +45,30 @@ pub(super) fn sse_chunks(
         parser: P,
         pending: VecDeque<Chunk>,
         finished: bool,
+        failed: Option<LlmError>,
     }
     let start = State {
-        events: response.bytes_stream().eventsource(),
+        // SSE delivers an event only at the blank line after it; a body that ends cleanly
+        // right after its last event's data line (as some recorded Anthropic streams do
+        // after message_stop) would otherwise lose that event.
+        events: response
+            .bytes_stream()
+            .map(|r| r.map(Piece::Body))
+            .chain(futures::stream::iter([Ok::<_, reqwest::Error>(Piece::End)]))
+            .eventsource(),
         parser,
         pending: VecDeque::new(),
         finished: false,
+        failed: None,
     };
     futures::stream::unfold(Some(start), move |state| async move {
         let mut s = state?;
         loop {
             if let Some(chunk) = s.pending.pop_front() {
                 return Some((Ok(chunk), Some(s)));
+            }
+            if let Some(e) = s.failed.take() {
+                return Some((Err(e), None));
             }
             if s.finished {
                 return None;
@@ -50,7 +77,15 @@ pub(super) fn sse_chunks(
                 Some(Ok(event)) => {
                     match s.parser.parse(&event.event, &event.data, &mut s.pending) {
                         Ok(done) => s.finished = done,
-                        Err(e) => return Some((Err(e), None)),
+                        Err(e) => {
+                            // Chunks the failing event carried (an error chunk's usage) go
+                            // out first: the call failed, but what it used is still billed.
+                            if let Some(chunk) = s.pending.pop_front() {
+                                s.failed = Some(e);
+                                return Some((Ok(chunk), Some(s)));
+                            }
+                            return Some((Err(e), None));
+                        }
                     }
                 }
                 Some(Err(e)) => {
@@ -76,9 +111,12 @@ pub(super) fn sse_chunks(
     .boxed()
 }
 
-/// Statuses worth waiting out: rate limits, Anthropic's "overloaded", and server errors.
-fn is_transient(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
+/// Statuses worth waiting out: request timeout, conflict (a concurrent request on the same
+/// resource), rate limits, server errors and Anthropic's "overloaded" (529). Every other
+/// status (400 bad request, 401/403 key, 404 model, 413 too large, …) would fail the same
+/// way again, so it is reported at once.
+pub(super) fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
 /// The wait before attempt `attempt + 1`: the server's `retry-after` when it gave one
@@ -109,7 +147,9 @@ pub(super) async fn send_with_retry(
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                if attempt < max_retries && (e.is_connect() || e.is_timeout()) {
+                // A refused, reset or timed-out connection is a fault of the path, not of
+                // the request, so it is worth another try.
+                if attempt < max_retries && (e.is_connect() || e.is_timeout() || e.is_request()) {
                     tokio::time::sleep(backoff(attempt, None)).await;
                     attempt += 1;
                     continue;

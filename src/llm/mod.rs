@@ -125,6 +125,19 @@ pub enum LlmError {
     Provider { provider: String, message: String },
 }
 
+impl LlmError {
+    /// True when making the same call again cannot succeed: the key was refused, or the
+    /// server rejected the request itself (400, 404, 413, …). Rate limits, overload, server
+    /// errors, cut streams and unreachable endpoints may pass, so they stay retryable.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            LlmError::Auth { .. } => true,
+            LlmError::Http { status, .. } => !http::is_transient(*status),
+            _ => false,
+        }
+    }
+}
+
 /// The streaming interface every model backend implements.
 pub trait Provider: Send + Sync {
     /// `anthropic`, `openai` or `offline`.
@@ -133,8 +146,8 @@ pub trait Provider: Send + Sync {
     fn simulated(&self) -> bool {
         false
     }
-    /// Starts a call. Transient refusals (429, 529, 5xx) are retried inside, before any
-    /// output; once the stream has begun, failures surface as stream errors.
+    /// Starts a call. Transient refusals (408, 409, 429, 5xx, 529) are retried inside,
+    /// before any output; once the stream has begun, failures surface as stream errors.
     fn stream<'a>(
         &'a self,
         request: &'a ModelRequest,
@@ -146,7 +159,18 @@ pub trait Provider: Send + Sync {
 pub struct Completion {
     pub text: String,
     pub usage: Usage,
+    /// True when the provider reported no usage and `usage` is ecca's estimate
+    /// (see [`estimate_usage`]).
+    pub estimated: bool,
     pub stop_reason: Option<String>,
+}
+
+impl Completion {
+    /// True when the model stopped because it ran out of output room (`max_tokens` on
+    /// Anthropic, `length` on OpenAI-compatible servers): the text is cut off mid-way.
+    pub fn truncated(&self) -> bool {
+        matches!(self.stop_reason.as_deref(), Some("max_tokens" | "length"))
+    }
 }
 
 /// A failed call with the usage it had already incurred, so the ledger can still charge it.
@@ -154,6 +178,8 @@ pub struct Completion {
 pub struct CallFailure {
     pub error: LlmError,
     pub usage: Usage,
+    /// True when some of `usage` is ecca's estimate rather than the provider's report.
+    pub estimated: bool,
 }
 
 impl fmt::Display for CallFailure {
@@ -162,7 +188,22 @@ impl fmt::Display for CallFailure {
     }
 }
 
-/// Runs a call to the end, handing each piece of text to `on_text` as it arrives.
+/// What a call used when the provider never said: the prompt at the high estimate the
+/// reservation uses (one token per three bytes plus framing), and the streamed text at one
+/// token per three bytes. Real tokenisers average about four bytes a token, so both err
+/// high; output the provider did not stream (hidden reasoning) cannot be seen and is not
+/// counted.
+pub fn estimate_usage(request: &ModelRequest, streamed_text: &str) -> Usage {
+    Usage {
+        input_tokens: request.estimated_prompt_tokens(),
+        output_tokens: estimate_tokens_high(streamed_text),
+        ..Usage::default()
+    }
+}
+
+/// Runs a call to the end, handing each piece of text to `on_text` as it arrives. A call
+/// that happened is never free: when the provider reports no usage, the usage is estimated
+/// and marked so.
 pub async fn complete(
     provider: &dyn Provider,
     request: &ModelRequest,
@@ -174,9 +215,10 @@ pub async fn complete(
         .map_err(|error| CallFailure {
             error,
             usage: Usage::default(),
+            estimated: false,
         })?;
     let mut text = String::new();
-    let mut usage = Usage::default();
+    let mut usage: Option<Usage> = None;
     let mut stop: Option<Option<String>> = None;
     while let Some(item) = stream.next().await {
         match item {
@@ -184,24 +226,41 @@ pub async fn complete(
                 on_text(&t);
                 text.push_str(&t);
             }
-            Ok(Chunk::Usage(u)) => usage = u,
+            Ok(Chunk::Usage(u)) => usage = Some(u),
             Ok(Chunk::Done { stop_reason }) => stop = Some(stop_reason),
             Err(error) => {
                 // Charge at least what was seen: a provider may have billed output that it
                 // never reported because the stream broke first.
-                usage.output_tokens = usage.output_tokens.max(estimate_tokens(&text));
-                if usage.input_tokens == 0 {
-                    usage.input_tokens =
-                        estimate_tokens(&request.system) + estimate_tokens(&request.prompt);
+                let seen = estimate_usage(request, &text);
+                let mut charged = usage.unwrap_or_default();
+                let mut estimated = false;
+                if charged.output_tokens < seen.output_tokens {
+                    charged.output_tokens = seen.output_tokens;
+                    estimated = true;
                 }
-                return Err(CallFailure { error, usage });
+                if charged.input_tokens + charged.cache_read_tokens + charged.cache_write_tokens
+                    == 0
+                {
+                    charged.input_tokens = seen.input_tokens;
+                    estimated = true;
+                }
+                return Err(CallFailure {
+                    error,
+                    usage: charged,
+                    estimated,
+                });
             }
         }
     }
+    let (usage, estimated) = match usage {
+        Some(u) => (u, false),
+        None => (estimate_usage(request, &text), true),
+    };
     match stop {
         Some(stop_reason) => Ok(Completion {
             text,
             usage,
+            estimated,
             stop_reason,
         }),
         None => Err(CallFailure {
@@ -209,6 +268,7 @@ pub async fn complete(
                 provider: provider.name().to_string(),
             },
             usage,
+            estimated,
         }),
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 const TASK_COLUMNS: &str =
     "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
-    cost_micros, model_calls, created_at, updated_at, completed_at";
+    cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated";
 
 const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
     cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
@@ -49,6 +49,7 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
         completed_at: r.get(19)?,
+        cost_estimated: r.get(20)?,
     })
 }
 
@@ -196,16 +197,18 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(&sql)
             .map_err(|e| StoreError::sql("listing runs", e))?;
+        // The run's columns follow the task's.
+        let at = cols.len();
         stmt.query_map(params![limit as i64], |r| {
             let task = task_from_row(r)?;
-            let run: Option<String> = r.get(20)?;
+            let run: Option<String> = r.get(at)?;
             Ok((
                 task,
                 run.map(|id| {
                     (
                         id,
-                        r.get::<_, String>(21).unwrap_or_default(),
-                        r.get::<_, i64>(22).unwrap_or_default(),
+                        r.get::<_, String>(at + 1).unwrap_or_default(),
+                        r.get::<_, i64>(at + 2).unwrap_or_default(),
                     )
                 }),
             ))
@@ -334,6 +337,7 @@ mod tests {
             quality_score: None,
             tokens_used: 0,
             cost_micros: 0,
+            cost_estimated: false,
             model_calls: 0,
             created_at: 0,
             updated_at: 0,

@@ -40,6 +40,9 @@ pub struct TaskRecord {
     pub quality_score: Option<f64>,
     pub tokens_used: i64,
     pub cost_micros: Micros,
+    /// True when some of `cost_micros` is an estimate (a provider reported no usage).
+    #[serde(default)]
+    pub cost_estimated: bool,
     pub model_calls: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -81,6 +84,9 @@ pub struct CostRow {
     pub reserved_micros: Micros,
     /// `ok`, `cut` (the stream ended early) or `error`.
     pub outcome: String,
+    /// True when the provider reported no usage and `usage` is ecca's estimate.
+    #[serde(default)]
+    pub estimated: bool,
 }
 
 /// Sums over the cost log, for reconciliation.

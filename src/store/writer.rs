@@ -328,8 +328,8 @@ pub fn insert_cost_row(conn: &Connection, c: &CostRow) -> rusqlite::Result<usize
     conn.prepare_cached(
         "INSERT INTO cost_log (at, month, client_id, task_id, run_id, provider, model, purpose,
            simulated, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens,
-           cost_micros, reserved_micros, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+           cost_micros, reserved_micros, outcome, estimated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         c.at,
@@ -347,7 +347,8 @@ pub fn insert_cost_row(conn: &Connection, c: &CostRow) -> rusqlite::Result<usize
         c.usage.cache_read_tokens as i64,
         c.cost_micros,
         c.reserved_micros,
-        c.outcome
+        c.outcome,
+        c.estimated
     ])
 }
 

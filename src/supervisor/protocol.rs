@@ -119,6 +119,9 @@ pub enum Event {
         model: String,
         simulated: bool,
         usage: Usage,
+        /// True when the provider reported no usage and `usage` is ecca's estimate.
+        #[serde(default)]
+        estimated: bool,
         cost_micros: Micros,
         task_total_micros: Micros,
         client_month_micros: Micros,

@@ -45,6 +45,7 @@ impl Supervisor {
             quality_score: None,
             tokens_used: 0,
             cost_micros: 0,
+            cost_estimated: false,
             model_calls: 0,
             created_at: now,
             updated_at: now,

@@ -3,7 +3,7 @@
 //! the diff.
 
 use super::detail::pane_lines;
-use super::{block, elapsed, money, truncate};
+use super::{block, elapsed, run_cost, truncate};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use ratatui::Frame;
@@ -79,7 +79,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             ),
             Span::styled("  cost ", t.fg(Role::Muted)),
             Span::styled(
-                money(r.cost, r.simulated),
+                run_cost(r),
                 t.fg(if r.simulated {
                     Role::Simulated
                 } else {

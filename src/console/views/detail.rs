@@ -41,6 +41,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     .areas(inner);
     let cost = row.map(|r| r.cost).unwrap_or(0);
     let simulated = row.is_some_and(|r| r.simulated);
+    let estimated = row.is_some_and(|r| r.cost_estimated);
     // Tokens beside dollars; the state where there is room.
     let state = row
         .map(|r| format!("{} tokens   {} {}", r.tokens, r.state, r.step))
@@ -54,6 +55,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 d.budget,
                 Some(d.switch_percent),
                 simulated,
+                estimated,
                 meter.width,
                 &state,
             ),
@@ -64,6 +66,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 d.client_cap,
                 None,
                 simulated,
+                false,
                 meter.width,
                 "",
             ),
@@ -117,6 +120,7 @@ fn meter_line<'a>(
     cap: Micros,
     switch: Option<u8>,
     simulated: bool,
+    estimated: bool,
     width: u16,
     tail: &str,
 ) -> Line<'a> {
@@ -149,7 +153,8 @@ fn meter_line<'a>(
     spans.push(Span::styled("] ", t.fg(Role::Muted)));
     spans.push(Span::styled(
         format!(
-            "{} of {} ({:.1}%)",
+            "{}{} of {} ({:.1}%)",
+            if estimated { "~" } else { "" },
             money(spent, simulated),
             money(cap, false),
             frac * 100.0

@@ -135,6 +135,16 @@ pub(super) fn money(micros: i64, simulated: bool) -> String {
     format!("{}{}", format_usd(micros), if simulated { "*" } else { "" })
 }
 
+/// A run's cost as [`money`] shows it, led by `~` when some of it is an estimate (a
+/// provider reported no usage for a call).
+pub(super) fn run_cost(r: &crate::console::model::RunRow) -> String {
+    format!(
+        "{}{}",
+        if r.cost_estimated { "~" } else { "" },
+        money(r.cost, r.simulated)
+    )
+}
+
 pub(super) fn elapsed(secs: Option<i64>) -> String {
     match secs {
         None => "-".into(),

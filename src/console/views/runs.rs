@@ -1,6 +1,6 @@
 //! The Runs view: live and recent runs.
 
-use super::{block, elapsed, money, state_role, truncate};
+use super::{block, elapsed, run_cost, state_role, truncate};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::domain::TaskStatus;
@@ -103,7 +103,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 cells.push(Cell::from(r.tokens.to_string()));
             }
             cells.push(Cell::from(Span::styled(
-                money(r.cost, r.simulated),
+                run_cost(r),
                 t.fg(if r.simulated {
                     Role::Simulated
                 } else {

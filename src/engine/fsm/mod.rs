@@ -183,6 +183,10 @@ pub enum AgentEvent {
     ModelFailed {
         purpose: Purpose,
         error: String,
+        /// The same call cannot succeed (key refused, request rejected, reply too long
+        /// for its limit): fail the run now instead of retrying.
+        #[serde(default)]
+        permanent: bool,
     },
     ToolReturned {
         outcome: ToolOutcome,

@@ -24,9 +24,14 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
         (_, AgentEvent::ModelRefused { purpose, refusal }) if expects_model(a, purpose) => {
             refused(a, refusal)
         }
-        (_, AgentEvent::ModelFailed { purpose, error }) if expects_model(a, purpose) => {
-            model_failed(a, error)
-        }
+        (
+            _,
+            AgentEvent::ModelFailed {
+                purpose,
+                error,
+                permanent,
+            },
+        ) if expects_model(a, purpose) => model_failed(a, error, permanent),
         (
             _,
             AgentEvent::ModelReplied {
@@ -134,9 +139,9 @@ fn refused(a: &mut Agent, refusal: Refusal) -> Vec<Effect> {
     }
 }
 
-fn model_failed(a: &mut Agent, error: String) -> Vec<Effect> {
+fn model_failed(a: &mut Agent, error: String, permanent: bool) -> Vec<Effect> {
     a.model_failures += 1;
-    if a.model_failures > a.limits.model_retries {
+    if permanent || a.model_failures > a.limits.model_retries {
         return finish(
             a,
             End::Failed {

@@ -463,12 +463,14 @@ fn model_failures_are_retried_twice_then_fail_the_run() {
         let e = a.handle(AgentEvent::ModelFailed {
             purpose: Purpose::Plan,
             error: "stream cut".into(),
+            permanent: false,
         });
         assert_eq!(model_call(&e), &call);
     }
     let e = a.handle(AgentEvent::ModelFailed {
         purpose: Purpose::Plan,
         error: "stream cut".into(),
+        permanent: false,
     });
     assert!(
         matches!(&e[0], Effect::Finish { end: End::Failed { reason } } if reason == "model: stream cut")
