@@ -1,4 +1,5 @@
 use clap::Parser;
+use ecca::cli::output::tell;
 use ecca::cli::{Cli, Setup};
 use std::process::ExitCode;
 
@@ -16,22 +17,25 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            tell(&format!("error: could not start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
+    // A reader that left early (`ecca tasks | head -1`) is not a failure: the command has
+    // stopped printing and finished its work, and exits 0 like other tools that handle it.
     match runtime.block_on(ecca::cli::main(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            tell(&format!("error: {message}"));
             ExitCode::FAILURE
         }
     }
 }
 
 fn init_logging(data_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    ecca::store::create_private_dir(data_dir).ok()?;
     let dir = data_dir.join("logs");
-    std::fs::create_dir_all(&dir).ok()?;
+    ecca::store::create_private_dir(&dir).ok()?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("ecca")

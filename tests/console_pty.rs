@@ -20,7 +20,10 @@ impl Screen {
         self.parser.lock().unwrap().screen().contents()
     }
 
+    /// Waits for `what` on the screen. Every wait gets at least a minute: the machine may
+    /// be busy with other builds, and a wait that is met returns at once anyway.
     fn wait_for(&self, what: &str, secs: u64) -> String {
+        let secs = secs.max(60);
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let text = self.text();
@@ -35,10 +38,15 @@ impl Screen {
         }
     }
 
+    /// Types `bytes`. The console reads its input in order, so the next key needs no pause;
+    /// each step waits for what the keys should show instead.
     fn keys(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).unwrap();
         self.writer.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(120));
+    }
+
+    fn alternate_screen(&self) -> bool {
+        self.parser.lock().unwrap().screen().alternate_screen()
     }
 }
 
@@ -116,7 +124,7 @@ fn launch_revise_and_approve_in_a_real_terminal() {
     screen.keys(&[0x13]);
     screen.wait_for("T-0001 sent back for revision", 5);
     // It comes back, after a second iteration.
-    let back = Instant::now() + Duration::from_secs(30);
+    let back = Instant::now() + Duration::from_secs(90);
     loop {
         let text = screen.text();
         if text.contains("Approvals (1)") && text.contains("iterations 2") {
@@ -135,15 +143,12 @@ fn launch_revise_and_approve_in_a_real_terminal() {
     screen.keys(b"1");
     screen.wait_for("delivered", 20);
     screen.keys(b"q");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "ecca did not quit");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        !screen.parser.lock().unwrap().screen().alternate_screen(),
-        "the terminal was restored"
-    );
+    wait_restored(&screen);
 
     let conn =
         Connection::open_with_flags(dir.path().join("ecca.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -183,12 +188,12 @@ fn sigterm_restores_the_terminal() {
     let (mut child, screen) = start(dir.path(), 80, 24);
     let shown = screen.wait_for("No runs yet", 20);
     assert!(shown.contains("1 Runs"), "it fits 80x24: {shown}");
-    assert!(screen.parser.lock().unwrap().screen().alternate_screen());
+    assert!(screen.alternate_screen());
     let pid = child.process_id().unwrap() as i32;
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -197,9 +202,19 @@ fn sigterm_restores_the_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !screen.parser.lock().unwrap().screen().alternate_screen(),
-        "the terminal was restored"
-    );
+    wait_restored(&screen);
+}
+
+/// Waits until the emulator has read the bytes that leave the alternate screen: the
+/// process may have exited before the reader thread got to its last output.
+fn wait_restored(screen: &Screen) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while screen.alternate_screen() {
+        assert!(
+            Instant::now() < deadline,
+            "the terminal was not restored:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -8,7 +8,7 @@ use ecca::domain::TaskStatus;
 use ecca::supervisor::{Supervisor, SupervisorOptions};
 use rusqlite::{Connection, OpenFlags};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 struct CostRow {
@@ -40,10 +40,12 @@ fn cost_rows(db: &std::path::Path) -> Vec<CostRow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_then_resume_loses_nothing_and_counts_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    // Each simulated call takes 400 ms, so the kill lands while a call is in flight.
+    // Each simulated call takes 1.5 s: the kill comes right after the second call is
+    // recorded, so it lands mid-run (the third call cannot finish in between, however
+    // loaded the machine is).
     std::fs::write(
         dir.path().join("config.toml"),
-        "[offline]\nlatency_ms = 400\n",
+        "[offline]\nlatency_ms = 1500\n",
     )
     .unwrap();
     let mut child = Command::new(common::ecca_bin())
@@ -61,16 +63,17 @@ async fn sigkill_mid_run_then_resume_loses_nothing_and_counts_nothing_twice() {
         .spawn()
         .unwrap();
     let db = dir.path().join("ecca.db");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(db.exists() && cost_rows(&db).len() >= 2) {
-        assert!(Instant::now() < deadline, "the run never got going");
+    // The child migrates the store after it starts: count rows only once cost_log exists.
+    common::wait_until("two recorded calls", 120, || {
         assert!(
             child.try_wait().unwrap().is_none(),
             "ecca exited before it could be killed"
         );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(150)); // into the third call
+        common::read_store(&db, "cost_log", "SELECT COUNT(*) FROM cost_log", |r| {
+            r.get::<_, i64>(0)
+        })
+        .is_some_and(|n| n >= 2)
+    });
     child.kill().unwrap(); // SIGKILL: no cleanup of any kind
     child.wait().unwrap();
     let before = cost_rows(&db);

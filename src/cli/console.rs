@@ -119,15 +119,16 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
                 .map_err(|e| e.0)?;
         }
     }
+    // The SIGTERM listener exists before the terminal is touched: a SIGTERM that came
+    // before it would kill the process with the terminal left raw in the alternate screen.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| {
+        format!("could not listen for SIGTERM: {e}; the process may be out of file descriptors")
+    })?;
     let (mut term, guard) = terminal::setup()?;
     let input = ratatui::crossterm::event::EventStream::new();
-    let stop = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let stop = async move {
+        terminate.recv().await;
     };
     let result = event_loop::run(&mut term, &mut app, input, events, &sup, store, stop).await;
     drop(guard);
@@ -216,6 +217,6 @@ pub fn screenshot(
     std::fs::write(&tmp, svg)
         .and_then(|_| std::fs::rename(&tmp, out))
         .map_err(|e| format!("could not write {}: {e}", out.display()))?;
-    println!("wrote {} ({view}, {w}x{h})", out.display());
+    super::output::say(&format!("wrote {} ({view}, {w}x{h})", out.display()));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ecca tasks` and `ecca clients`.
 
-use super::Setup;
+use super::{Setup, output};
 use crate::money::{format_usd, usd_to_micros};
 use crate::store::Store;
 
@@ -8,24 +8,23 @@ pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), Strin
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     let tasks = store.tasks(limit).map_err(|e| e.0)?;
     if json {
-        let out = serde_json::to_string_pretty(&tasks).map_err(|e| e.to_string())?;
-        println!("{out}");
-        return Ok(());
+        return output::say_json(&tasks);
     }
     if tasks.is_empty() {
-        println!(
-            "no tasks yet; start one with: ecca run --task \"Write a Python hello world\" --dry-run"
+        output::say(
+            "no tasks yet; start one with: ecca run --task \"Write a Python hello world\" --dry-run",
         );
         return Ok(());
     }
-    println!(
+    output::say(&format!(
         "{:<8} {:<10} {:<18} {:>5} {:>7} {:>14}  TITLE",
         "TASK", "CLIENT", "STATUS", "ITER", "SCORE", "COST"
-    );
+    ));
+    let any_simulated = tasks.iter().any(|t| t.model_mode == "offline");
     for t in &tasks {
         let simulated = if t.model_mode == "offline" { "*" } else { " " };
         let estimated = if t.cost_estimated { "~" } else { "" };
-        println!(
+        output::say(&format!(
             "{:<8} {:<10} {:<18} {:>5} {:>7} {:>13}{simulated}  {}",
             t.id,
             truncate(&t.client_id, 10),
@@ -36,12 +35,14 @@ pub(super) fn tasks(setup: &Setup, json: bool, limit: usize) -> Result<(), Strin
                 .unwrap_or_else(|| "-".into()),
             format!("{estimated}{}", format_usd(t.cost_micros)),
             truncate(&t.title, 60)
-        );
+        ));
     }
-    println!("* simulated cost: the offline model made no real calls");
+    if any_simulated {
+        output::say("* simulated cost: the offline model made no real calls");
+    }
     if tasks.iter().any(|t| t.cost_estimated) {
-        println!(
-            "~ estimated cost: a provider reported no usage, so ecca priced what it sent and received"
+        output::say(
+            "~ estimated cost: a provider reported no usage, so ecca priced what it sent and received",
         );
     }
     Ok(())
@@ -52,20 +53,18 @@ pub(super) fn clients(setup: &Setup, json: bool) -> Result<(), String> {
     let month = crate::time::current_month();
     let clients = store.clients_with_spend(&month).map_err(|e| e.0)?;
     if json {
-        let out = serde_json::to_string_pretty(&clients).map_err(|e| e.to_string())?;
-        println!("{out}");
-        return Ok(());
+        return output::say_json(&clients);
     }
     if clients.is_empty() {
-        println!(
-            "no clients yet; add one with: ecca clients add acme --name \"Acme Ltd\" --budget-usd 2000"
+        output::say(
+            "no clients yet; add one with: ecca clients add acme --name \"Acme Ltd\" --budget-usd 2000",
         );
         return Ok(());
     }
-    println!(
+    output::say(&format!(
         "{:<12} {:<24} {:>14} {:>14} {:>6}  {month}",
         "CLIENT", "NAME", "SPENT", "BUDGET", "USED"
-    );
+    ));
     for c in clients {
         let used = if c.client.monthly_budget_micros > 0 {
             format!(
@@ -75,14 +74,14 @@ pub(super) fn clients(setup: &Setup, json: bool) -> Result<(), String> {
         } else {
             "-".into()
         };
-        println!(
+        output::say(&format!(
             "{:<12} {:<24} {:>14} {:>14} {:>6}",
             truncate(&c.client.id, 12),
             truncate(&c.client.name, 24),
             format_usd(c.spent_micros),
             format_usd(c.client.monthly_budget_micros),
             used
-        );
+        ));
     }
     Ok(())
 }
@@ -98,18 +97,20 @@ pub(super) async fn add_client(
     let existed = crate::supervisor::save_client(&store, id, name, budget)
         .await
         .map_err(|e| e.0)?;
-    println!(
+    output::say(&format!(
         "{} client {id} ({}) with a monthly budget of {}",
         if existed { "updated" } else { "added" },
         name.trim(),
         format_usd(budget)
-    );
+    ));
     Ok(())
 }
 
+/// `s` on one line, control sequences removed, cut to `max` characters.
 fn truncate(s: &str, max: usize) -> String {
+    let s = output::one_line(s);
     if s.chars().count() <= max {
-        return s.to_string();
+        return s;
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');

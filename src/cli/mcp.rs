@@ -227,13 +227,14 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             let clients = single(setup, &target)?;
             let tools = clients.tools("target").await.map_err(|e| e.to_string())?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&tools).map_err(|e| e.to_string())?
-                );
+                super::output::say_json(&tools)?;
             } else {
                 for t in tools {
-                    println!("{:<16} {}", t.name, t.description.as_deref().unwrap_or(""));
+                    super::output::say(&format!(
+                        "{:<16} {}",
+                        t.name,
+                        t.description.as_deref().unwrap_or("")
+                    ));
                 }
             }
             Ok(())
@@ -249,10 +250,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                 .call("target", &tool, args)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
-            );
+            super::output::say_json(&result)?;
             Ok(())
         }
         McpCommand::Status => {
@@ -265,7 +263,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                 let _ = clients.tools(&name).await;
             }
             for h in clients.health().await {
-                println!(
+                super::output::say(&format!(
                     "{:<16} {:<12} {:>3} tools  {}",
                     h.name,
                     if h.connected { "up" } else { "down" },
@@ -275,7 +273,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     } else {
                         h.last_error.unwrap_or(h.url)
                     }
-                );
+                ));
             }
             Ok(())
         }

@@ -4,6 +4,7 @@
 pub mod console;
 mod lists;
 pub mod mcp;
+pub mod output;
 mod run;
 
 use crate::config::{Config, resolve_data_dir};
@@ -202,10 +203,10 @@ pub async fn main(cli: Cli) -> Result<(), String> {
                     format!("the environment variable {from_env} is not set; export the token in it first")
                 })?;
             crate::secrets::set_github_token(&setup.data_dir, &id, token.trim(), repo.as_deref())?;
-            println!(
+            output::say(&format!(
                 "stored the GitHub token of {id} encrypted ({})",
                 crate::secrets::mask(token.trim())
-            );
+            ));
             Ok(())
         }
         Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,

@@ -2,7 +2,7 @@
 //! `cancel`): each starts an in-process supervisor, follows the run on the event bus and
 //! prints where it ended.
 
-use super::Setup;
+use super::{Setup, output};
 use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
 use crate::engine::fsm::Agent;
@@ -44,6 +44,7 @@ pub struct RunArgs {
 const DEFAULT_CLIENT: &str = "default";
 
 pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
+    let mut signals = StopSignals::listen()?;
     let env = |k: &str| std::env::var(k).ok();
     let provider = if args.dry_run {
         ProviderKind::Offline
@@ -85,35 +86,39 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     preflight(setup, provider).await?;
 
     let (sup, tools) = start(setup, store).await?;
-    if client_missing {
-        let budget = setup.config.default_client_budget_micros();
-        sup.execute(Command::UpsertClient {
-            id: client_id.clone(),
-            name: "Default client".into(),
-            monthly_budget_micros: budget,
-        })
-        .await
-        .map_err(|e| e.0)?;
-    }
     let progress = follow(sup.subscribe());
-    let reply = sup
-        .execute(Command::StartTask { task })
-        .await
-        .map_err(|e| e.0)?;
-    let Reply::TaskStarted { task_id, .. } = reply else {
-        return Err("the supervisor did not start the task".into());
-    };
-    let mut settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
-    if args.auto_approve && settled.status == TaskStatus::AwaitingApproval {
-        sup.execute(Command::Approve {
-            task_id: task_id.clone(),
-        })
-        .await
-        .map_err(|e| e.0)?;
-        settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
+    // The tools are stopped however the run ends.
+    let reported = async {
+        if client_missing {
+            let budget = setup.config.default_client_budget_micros();
+            sup.execute(Command::UpsertClient {
+                id: client_id.clone(),
+                name: "Default client".into(),
+                monthly_budget_micros: budget,
+            })
+            .await
+            .map_err(|e| e.0)?;
+        }
+        let reply = sup
+            .execute(Command::StartTask { task })
+            .await
+            .map_err(|e| e.0)?;
+        let Reply::TaskStarted { task_id, .. } = reply else {
+            return Err("the supervisor did not start the task".into());
+        };
+        let mut settled = settle(&sup, &task_id, &mut signals).await?;
+        if args.auto_approve && settled.status == TaskStatus::AwaitingApproval {
+            sup.execute(Command::Approve {
+                task_id: task_id.clone(),
+            })
+            .await
+            .map_err(|e| e.0)?;
+            settled = settle(&sup, &task_id, &mut signals).await?;
+        }
+        report(&sup, &settled, args.json)
     }
-    progress.abort();
-    let reported = report(&sup, &settled, args.json);
+    .await;
+    stop_following(progress).await;
     tools.stop().await;
     reported
 }
@@ -134,6 +139,7 @@ pub(super) async fn decide(
     task_id: &str,
     note: String,
 ) -> Result<(), String> {
+    let mut signals = StopSignals::listen()?;
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     if store.task(task_id).map_err(|e| e.0)?.is_none() {
         return Err(format!(
@@ -165,12 +171,73 @@ pub(super) async fn decide(
             task_id: task_id.clone(),
         },
     };
-    sup.execute(command).await.map_err(|e| e.0)?;
-    let settled = sup.wait_settled(&task_id).await.map_err(|e| e.0)?;
-    progress.abort();
-    let reported = report(&sup, &settled, false);
+    let reported = async {
+        sup.execute(command).await.map_err(|e| e.0)?;
+        let settled = settle(&sup, &task_id, &mut signals).await?;
+        report(&sup, &settled, false)
+    }
+    .await;
+    stop_following(progress).await;
     tools.stop().await;
     reported
+}
+
+/// SIGTERM and SIGINT, listened for from the start of a command: a signal that arrived
+/// before a listener existed would kill the process with the run left unmarked.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<StopSignals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind| {
+            signal(kind).map_err(|e| {
+                format!("could not listen for stop signals: {e}; the process may be out of file descriptors")
+            })
+        };
+        Ok(StopSignals {
+            term: listen(SignalKind::terminate())?,
+            interrupt: listen(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The name of the next stop signal.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Waits until the task's run rests. A stop signal instead interrupts every run at its
+/// last checkpoint and ends the command with the way to go on.
+async fn settle(
+    sup: &Supervisor,
+    task_id: &str,
+    signals: &mut StopSignals,
+) -> Result<TaskRecord, String> {
+    tokio::select! {
+        settled = sup.wait_settled(task_id) => settled.map_err(|e| e.0),
+        signal = signals.next() => {
+            let stopped = sup.interrupt_all().await.map_err(|e| e.0)?;
+            let resume: Vec<String> = stopped.iter().map(|id| format!("`ecca resume {id}`")).collect();
+            for id in &stopped {
+                output::say(&format!("{id} interrupted: `ecca resume {id}` continues it from its last checkpoint"));
+            }
+            Err(if resume.is_empty() {
+                format!("stopped by {signal}; no run was working")
+            } else {
+                format!(
+                    "stopped by {signal}; {} interrupted at its last checkpoint; {} continues it",
+                    stopped.join(", "),
+                    resume.join(", ")
+                )
+            })
+        }
+    }
 }
 
 async fn start(
@@ -199,6 +266,13 @@ async fn preflight(setup: &Setup, provider: ProviderKind) -> Result<(), String> 
         .map_err(|e| e.to_string())
 }
 
+/// Stops printing progress and waits until the printer has finished its line, so that
+/// nothing it prints lands after the command's last word.
+async fn stop_following(progress: tokio::task::JoinHandle<()>) {
+    progress.abort();
+    let _ = progress.await;
+}
+
 /// Prints the run's progress to stderr as it happens (stdout keeps only the result).
 fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -206,12 +280,14 @@ fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
             let event = match delivery {
                 Delivery::Event(e) => e,
                 Delivery::Lagged { missed } => {
-                    eprintln!("(progress display fell behind; {missed} updates not shown)");
+                    output::tell(&format!(
+                        "(progress display fell behind; {missed} updates not shown)"
+                    ));
                     continue;
                 }
             };
             if let Some(line) = progress_line(&event) {
-                eprintln!("{line}");
+                output::tell(&line);
             }
         }
     })
@@ -297,12 +373,9 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             "skipped": agent.as_ref().map(|a| a.skipped.clone()).unwrap_or_default(),
             "deliverable": task.deliverable_url,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
-        );
+        output::say_json(&doc)?;
     } else {
-        println!(
+        output::say(&format!(
             "{} {}: {} iteration(s), score {}, {} tokens, {}{}{} over {} model call(s)",
             task.id,
             task.status,
@@ -315,25 +388,31 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             format_usd(task.cost_micros),
             if simulated { " simulated" } else { "" },
             task.model_calls
-        );
+        ));
         if let Some(a) = &agent {
             for s in &a.skipped {
-                println!("  not verified: {s}");
+                output::say(&format!("  not verified: {s}"));
             }
         }
         match task.status {
-            TaskStatus::AwaitingApproval => println!(
+            TaskStatus::AwaitingApproval => output::say(&format!(
                 "  awaiting approval: `ecca approve {0}`, `ecca revise {0} --note TEXT` or `ecca reject {0} --note TEXT`",
                 task.id
-            ),
-            TaskStatus::Delivered => println!(
+            )),
+            TaskStatus::Delivered => output::say(&format!(
                 "  deliverable: {}",
                 task.deliverable_url.as_deref().unwrap_or("-")
-            ),
+            )),
             _ => {}
         }
     }
     match task.status {
+        TaskStatus::Failed if task.status_reason.as_deref() == Some("budget") => Err(format!(
+            "task {} failed: it reached its budget of {} after spending {}, and the next call would have gone past it; run it again with a larger --budget-usd, or raise budgets.task_usd in the config",
+            task.id,
+            format_usd(task.budget_micros),
+            format_usd(task.cost_micros)
+        )),
         TaskStatus::Failed | TaskStatus::Paused | TaskStatus::Interrupted => Err(format!(
             "task {} {}: {}",
             task.id,

@@ -27,8 +27,31 @@ pub struct StoreError(pub String);
 
 impl StoreError {
     fn sql(what: &str, e: rusqlite::Error) -> Self {
-        StoreError(format!("{what} failed in the store: {e}"))
+        let hint = advice(&e)
+            .map(|advice| format!("; {advice}"))
+            .unwrap_or_default();
+        StoreError(format!("{what} failed in the store: {e}{hint}"))
     }
+}
+
+/// What the operator can do about an SQLite failure that is not a bug in ecca.
+fn advice(e: &rusqlite::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode;
+    Some(match e.sqlite_error_code()? {
+        ErrorCode::DiskFull | ErrorCode::SystemIoFailure => {
+            "check that the disk holding the data dir has free space and reports no errors"
+        }
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+            "the store file is damaged: move it aside and restore a backup"
+        }
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+            "another program holds the store locked; close it"
+        }
+        ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen => {
+            "check that the data dir and its files are writable by this user"
+        }
+        _ => return None,
+    })
 }
 
 /// Cloneable handle to the store.
@@ -46,21 +69,18 @@ struct StoreInner {
 impl Store {
     /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError(format!(
-                "could not create the data directory {}: {e}; choose another with --data-dir",
-                data_dir.display()
-            ))
-        })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path)?;
         let mut conn = open_connection(&path)?;
         let migrations = Migrations::from_directory(&MIGRATIONS_DIR)
             .map_err(|e| StoreError(format!("the built-in migrations are unreadable: {e}")))?;
-        migrations.to_latest(&mut conn).map_err(|e| {
-            StoreError(format!(
+        migrations.to_latest(&mut conn).map_err(|e| match &e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => cannot_open(&path, err),
+            _ => StoreError(format!(
                 "could not bring the store {} up to date: {e}; is it from a newer ecca?",
                 path.display()
-            ))
+            )),
         })?;
         let writer_conn = open_connection(&path)?;
         let writer = writer::WriterHandle::spawn(writer_conn)?;
@@ -104,22 +124,66 @@ impl Store {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(|e| {
-        StoreError(format!(
-            "could not open the store {}: {e}; check the path and its permissions",
+/// Creates `dir` (and missing parents) readable by this user only: the store holds
+/// clients' budgets and spend, and the logs what the agents did. An existing dir is left as
+/// the operator made it.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            StoreError(format!(
+                "could not create the data directory {}: {e}; choose another with --data-dir",
+                dir.display()
+            ))
+        })
+}
+
+/// Creates the store file readable by this user only, before SQLite creates it with the
+/// umask's mode (SQLite gives its WAL and shared-memory files the same mode).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError(format!(
+            "could not create the store {}: {e}; check that the data dir is writable by this user, or choose another with --data-dir",
             path.display()
-        ))
-    })?;
+        ))),
+    }
+}
+
+/// The sentence for a store that cannot be opened: which file, why, and what to do.
+fn cannot_open(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let file = path.display();
+    let why = if path.is_dir() {
+        "it is a directory, not a file".to_string()
+    } else {
+        e.to_string()
+    };
+    let todo = if path.is_dir() {
+        "move it aside, or choose another data dir with --data-dir"
+    } else {
+        advice(e).unwrap_or(
+            "check the path and its permissions, or choose another data dir with --data-dir",
+        )
+    };
+    StoreError(format!("could not open the store {file}: {why}; {todo}"))
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| cannot_open(path, &e))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
         .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
         .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(10)))
-        .map_err(|e| {
-            StoreError(format!(
-                "could not configure the store {}: {e}",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| cannot_open(path, &e))?;
     Ok(conn)
 }

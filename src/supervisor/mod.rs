@@ -79,6 +79,12 @@ struct Inner {
     env: EnvLookup,
     slots: Arc<Semaphore>,
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// Why a task's latest run stopped short because the store refused a write; cleared
+    /// when the task runs again.
+    store_failures: Mutex<HashMap<String, String>>,
+    /// Cancelled once, when the process is asked to stop: every run stops where it is,
+    /// keeping its last checkpoint, instead of ending as cancelled.
+    shutdown: CancellationToken,
     run_exited: Notify,
     next_task: AtomicU64,
     routers: Mutex<HashMap<&'static str, Arc<ModelRouter>>>,
@@ -110,6 +116,8 @@ impl Supervisor {
             tools: options.tools,
             env: options.env,
             active: Mutex::new(HashMap::new()),
+            store_failures: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
             run_exited: Notify::new(),
             next_task: AtomicU64::new(next_task),
             routers: Mutex::new(HashMap::new()),
@@ -239,11 +247,18 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Waits until no run of `task_id` is working, then returns the task as stored.
+    /// Waits until no run of `task_id` is working, then returns the task as stored. A run
+    /// that stopped because the store refused a write is an error: the stored task still
+    /// says it is working, and the sentence says what happened and how to go on.
     pub async fn wait_settled(&self, task_id: &str) -> Result<TaskRecord, SupervisorError> {
         loop {
             let notified = self.inner.run_exited.notified();
             if !self.is_active(task_id) {
+                if let Some(why) = self.store_failure(task_id) {
+                    return Err(SupervisorError(format!(
+                        "task {task_id} stopped because the store failed: {why}; once that is fixed, the next start marks the task interrupted and `ecca resume {task_id}` continues it"
+                    )));
+                }
                 return self
                     .inner
                     .store
@@ -252,6 +267,37 @@ impl Supervisor {
             }
             notified.await;
         }
+    }
+
+    /// Why the latest run of `task_id` stopped short in the store, if it did.
+    pub fn store_failure(&self, task_id: &str) -> Option<String> {
+        self.inner
+            .store_failures
+            .lock()
+            .ok()
+            .and_then(|f| f.get(task_id).cloned())
+    }
+
+    /// Stops every run where it is (each keeps its last checkpoint), marks them
+    /// interrupted in the store, and returns their task ids, for `ecca resume`. Used when
+    /// the process is asked to stop.
+    pub async fn interrupt_all(&self) -> Result<Vec<String>, SupervisorError> {
+        let mut stopped: Vec<String> = self
+            .inner
+            .active
+            .lock()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default();
+        stopped.sort();
+        self.inner.shutdown.cancel();
+        self.wait_all_settled().await;
+        self.inner
+            .store
+            .write(vec![WriteOp::InterruptInFlight {
+                at: crate::time::now_ms(),
+            }])
+            .await?;
+        Ok(stopped)
     }
 
     /// Waits until no run at all is working.
@@ -285,8 +331,10 @@ impl Supervisor {
         })
     }
 
-    /// The model router for a provider, built once.
-    fn router(&self, mode: &str) -> Result<Arc<ModelRouter>, SupervisorError> {
+    /// The model router for a provider, built once. A run that makes no model call
+    /// (delivering an approved deliverable, recording a rejection or a cancel) does not
+    /// need the key: without one it gets a router whose calls the provider refuses.
+    fn router(&self, mode: &str, needs_model: bool) -> Result<Arc<ModelRouter>, SupervisorError> {
         let kind = ProviderKind::parse(mode).unwrap_or(ProviderKind::Offline);
         let key: &'static str = kind.as_str();
         if let Some(r) = self
@@ -300,15 +348,23 @@ impl Supervisor {
         }
         let c = &self.inner.config;
         let env = self.inner.env.as_ref();
+        let mut keyless = false;
         let provider: Arc<dyn Provider> = match kind {
             ProviderKind::Anthropic => {
                 let endpoint = c.providers.anthropic(env);
-                let api_key = env(&endpoint.api_key_env).filter(|k| !k.is_empty()).ok_or_else(|| {
-                    SupervisorError(format!(
-                        "this task runs on anthropic but {} is not set; export the key or use --dry-run",
-                        endpoint.api_key_env
-                    ))
-                })?;
+                let api_key = match env(&endpoint.api_key_env).filter(|k| !k.is_empty()) {
+                    Some(key) => key,
+                    None if !needs_model => {
+                        keyless = true;
+                        String::new()
+                    }
+                    None => {
+                        return Err(SupervisorError(format!(
+                            "this task runs on anthropic but {} is not set; export the key or use --dry-run",
+                            endpoint.api_key_env
+                        )));
+                    }
+                };
                 Arc::new(AnthropicProvider::new(endpoint, api_key))
             }
             ProviderKind::Openai => {
@@ -331,7 +387,7 @@ impl Supervisor {
             cheap: c.models.cheap.clone(),
             prices,
         });
-        if let Ok(mut m) = self.inner.routers.lock() {
+        if !keyless && let Ok(mut m) = self.inner.routers.lock() {
             m.insert(key, router.clone());
         }
         Ok(router)
@@ -412,9 +468,16 @@ fn expect_status(
             TaskStatus::Running
             | TaskStatus::Pending
             | TaskStatus::Revising
-            | TaskStatus::Delivering => "wait for it to reach awaiting_approval",
-            TaskStatus::Interrupted | TaskStatus::Paused => "resume it first with `ecca resume`",
-            _ => "it has ended; `ecca retry` starts a new attempt",
+            | TaskStatus::Delivering => "wait for it to reach awaiting_approval".to_string(),
+            TaskStatus::Interrupted | TaskStatus::Paused =>
+                "resume it first with `ecca resume`".to_string(),
+            // The advice names only commands that accept a task in this status.
+            TaskStatus::AwaitingApproval => format!(
+                "it awaits a decision: `ecca approve {0}`, `ecca revise {0} --note TEXT` or `ecca reject {0} --note TEXT`",
+                task.id
+            ),
+            TaskStatus::Delivered => "it was delivered; there is nothing left to do".to_string(),
+            _ => "it has ended; `ecca retry` starts a new attempt".to_string(),
         }
     )))
 }

@@ -19,7 +19,7 @@ impl Supervisor {
             mode
         };
         // Builds the provider first: a missing key is refused before anything is stored.
-        self.router(mode.as_str())?;
+        self.router(mode.as_str(), true)?;
         let n = self
             .inner
             .next_task
@@ -79,7 +79,7 @@ impl Supervisor {
         }
         let task_id = task.id.clone();
         let kick = Kick::event(AgentEvent::Start, vec![]);
-        self.spawn_run(task, run.id.clone(), attempt, agent, kick, false)?;
+        self.spawn_run(task, run.id.clone(), attempt, agent, kick, false, true)?;
         Ok(Reply::TaskStarted {
             task_id,
             run_id: run.id,
@@ -140,6 +140,8 @@ impl Supervisor {
             decision: decision.into(),
             note,
         });
+        // Only a revision calls the model again; delivering or rejecting needs no key.
+        let needs_model = decision == "revise";
         self.spawn_run(
             task,
             run.id,
@@ -147,6 +149,7 @@ impl Supervisor {
             agent,
             Kick::event(event, vec![record]),
             true,
+            needs_model,
         )?;
         Ok(Reply::Done)
     }
@@ -181,6 +184,7 @@ impl Supervisor {
             agent,
             Kick::event(AgentEvent::Cancel, vec![]),
             true,
+            false,
         )?;
         Ok(Reply::Done)
     }
@@ -236,6 +240,7 @@ impl Supervisor {
                 with: vec![note],
             },
             true,
+            true,
         )?;
         Ok(Reply::Done)
     }
@@ -258,6 +263,7 @@ impl Supervisor {
     }
 
     /// Runs a drive in the background under the concurrency limit.
+    #[allow(clippy::too_many_arguments)]
     fn spawn_run(
         &self,
         task: TaskRecord,
@@ -266,8 +272,9 @@ impl Supervisor {
         mut agent: Agent,
         kick: Kick,
         resumed: bool,
+        needs_model: bool,
     ) -> Result<(), SupervisorError> {
-        let router = self.router(&task.model_mode)?;
+        let router = self.router(&task.model_mode, needs_model)?;
         let cancel = CancellationToken::new();
         {
             let mut active =
@@ -282,55 +289,85 @@ impl Supervisor {
             }
             active.insert(task.id.clone(), cancel.clone());
         }
+        if let Ok(mut failures) = self.inner.store_failures.lock() {
+            failures.remove(&task.id);
+        }
         let sup = self.clone();
+        let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
             let inner = &sup.inner;
-            let permit = tokio::select! {
-                p = inner.slots.clone().acquire_owned() => p.ok(),
-                _ = cancel.cancelled() => None,
-            };
-            let kick = if permit.is_none() {
-                Kick::event(AgentEvent::Cancel, kick.with)
-            } else {
-                kick
-            };
-            inner.bus.publish(Event::RunStarted {
-                task_id: task.id.clone(),
-                run_id: run_id.clone(),
-                attempt,
-                resumed,
-            });
-            let ctx = RunContext {
-                scope: CallScope {
-                    client_id: task.client_id.clone(),
-                    task_id: task.id.clone(),
-                    run_id: run_id.clone(),
-                },
-                task_title: task.title.clone(),
-                store: inner.store.clone(),
-                ledger: inner.ledger.clone(),
-                models: router,
-                tools: inner.tools.clone(),
-                bus: inner.bus.clone(),
-                cancel,
-                data_dir: inner.data_dir.clone(),
-            };
-            let exit = drive(&ctx, &mut agent, kick).await;
-            drop(permit);
-            if let RunExit::StoreFailed(why) = &exit {
-                tracing::error!(task = %task.id, "run stopped: {why}");
-                inner.bus.publish(Event::Note {
-                    task_id: task.id.clone(),
-                    run_id: run_id.clone(),
-                    text: format!("run stopped: {why}"),
-                });
+            let task_id = task.id.clone();
+            // On shutdown the drive is dropped where it waits: what it last committed is
+            // its checkpoint, and `interrupt_all` marks the task interrupted.
+            tokio::select! {
+                _ = sup.run_to_rest(task, run_id, attempt, &mut agent, kick, resumed, router, cancel) => {}
+                _ = shutdown.cancelled() => {}
             }
             if let Ok(mut active) = inner.active.lock() {
-                active.remove(&task.id);
+                active.remove(&task_id);
             }
             inner.run_exited.notify_waiters();
         });
         Ok(())
+    }
+
+    /// Waits for a slot, drives the run until it waits or ends, and records a store failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_to_rest(
+        &self,
+        task: TaskRecord,
+        run_id: String,
+        attempt: i64,
+        agent: &mut Agent,
+        kick: Kick,
+        resumed: bool,
+        router: std::sync::Arc<crate::engine::driver::ModelRouter>,
+        cancel: CancellationToken,
+    ) {
+        let inner = &self.inner;
+        let permit = tokio::select! {
+            p = inner.slots.clone().acquire_owned() => p.ok(),
+            _ = cancel.cancelled() => None,
+        };
+        let kick = if permit.is_none() {
+            Kick::event(AgentEvent::Cancel, kick.with)
+        } else {
+            kick
+        };
+        inner.bus.publish(Event::RunStarted {
+            task_id: task.id.clone(),
+            run_id: run_id.clone(),
+            attempt,
+            resumed,
+        });
+        let ctx = RunContext {
+            scope: CallScope {
+                client_id: task.client_id.clone(),
+                task_id: task.id.clone(),
+                run_id: run_id.clone(),
+            },
+            task_title: task.title.clone(),
+            store: inner.store.clone(),
+            ledger: inner.ledger.clone(),
+            models: router,
+            tools: inner.tools.clone(),
+            bus: inner.bus.clone(),
+            cancel,
+            data_dir: inner.data_dir.clone(),
+        };
+        let exit = drive(&ctx, agent, kick).await;
+        drop(permit);
+        if let RunExit::StoreFailed(why) = &exit {
+            tracing::error!(task = %task.id, "run stopped: {why}");
+            if let Ok(mut failures) = inner.store_failures.lock() {
+                failures.insert(task.id.clone(), why.clone());
+            }
+            inner.bus.publish(Event::Note {
+                task_id: task.id.clone(),
+                run_id: run_id.clone(),
+                text: format!("run stopped: {why}"),
+            });
+        }
     }
 }
 

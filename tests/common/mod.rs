@@ -252,3 +252,54 @@ pub async fn supervisor_with_acme(
     .unwrap();
     sup
 }
+
+/// `ecca --data-dir DIR`, with no model key or endpoint taken from the test's environment.
+pub fn ecca_command(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(ecca_bin());
+    cmd.arg("--data-dir").arg(dir);
+    cmd.env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ECCA_CONFIG")
+        .env_remove("ECCA_HOME");
+    cmd
+}
+
+/// Polls `condition` until it holds; fails saying `what` after `secs` seconds. The deadline
+/// is generous: these tests must hold on a machine whose cores are busy with other builds.
+pub fn wait_until(what: &str, secs: u64, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    while !condition() {
+        assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// One value read from the store of a (possibly still starting) ecca, read-only. `None`
+/// while the file does not exist, its schema is not migrated yet (`table` is missing), or
+/// the store is busy: a caller polls until it answers.
+pub fn read_store<T>(
+    db: &std::path::Path,
+    table: &str,
+    sql: &str,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Option<T> {
+    use rusqlite::{Connection, OpenFlags};
+    if !db.exists() {
+        return None;
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+    let migrated: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .ok()?;
+    if migrated == 0 {
+        return None;
+    }
+    conn.query_row(sql, [], read).ok()
+}
