@@ -628,12 +628,38 @@ async fn servers_introduce_themselves_check_origins_and_answer_in_json_rpc() {
     assert_eq!(too_big.status(), 413);
     let error: Value = serde_json::from_str(&too_big.text().await.unwrap()).unwrap();
     assert_eq!(error["error"]["code"], -32600);
+    assert_eq!(
+        error["id"], 2,
+        "the error answers the request by its id: {error}"
+    );
     assert!(
         error["error"]["message"]
             .as_str()
             .unwrap()
             .contains("4 MiB"),
         "{error}"
+    );
+
+    // ecca's own client hears the limit at once, not after its call timeout.
+    let c = McpClients::new(
+        [("linter".to_string(), server.url.clone())],
+        Duration::from_secs(120),
+    );
+    let started = Instant::now();
+    let err = c
+        .call(
+            "linter",
+            "lint_python",
+            json!({"code": "x".repeat(5 * 1024 * 1024)}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("4 MiB"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the oversized call took {:?}",
+        started.elapsed()
     );
 
     // Closing the session is a success without a body.

@@ -4,13 +4,15 @@
 //! text, so that a client can read every refusal.
 
 use super::MAX_REQUEST_BYTES;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// JSON-RPC's "Invalid Request": the request itself, not the tool, is what is wrong.
 const INVALID_REQUEST: i64 = -32600;
@@ -35,9 +37,22 @@ pub(super) async fn guard(allowed: Arc<Vec<String>>, request: Request, next: Nex
         }
     }
     let deleting = request.method() == Method::DELETE;
-    let response = next.run(request).await;
+    // The start of the body, kept to answer a too-large request under its own id: an error
+    // without an id cannot be matched to the call, and the caller would wait for nothing.
+    let head: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let (parts, body) = request.into_parts();
+    let kept = head.clone();
+    let body = Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            let room = HEAD_BYTES.saturating_sub(kept.len());
+            kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }));
+    let response = next.run(Request::from_parts(parts, body)).await;
     match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => jsonrpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE => jsonrpc_error_for(
+            request_id(&head.lock().unwrap_or_else(|p| p.into_inner())),
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the request is larger than this server's 4 MiB limit ({MAX_REQUEST_BYTES} \
@@ -51,9 +66,13 @@ pub(super) async fn guard(allowed: Arc<Vec<String>>, request: Request, next: Nex
 }
 
 fn jsonrpc_error(status: StatusCode, message: String, data: Value) -> Response {
+    jsonrpc_error_for(Value::Null, status, message, data)
+}
+
+fn jsonrpc_error_for(id: Value, status: StatusCode, message: String, data: Value) -> Response {
     let body = json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": {"code": INVALID_REQUEST, "message": message, "data": data},
     });
     (
@@ -62,6 +81,26 @@ fn jsonrpc_error(status: StatusCode, message: String, data: Value) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// How much of a body is kept to find its id: clients write `id` before `params`.
+const HEAD_BYTES: usize = 4096;
+
+/// The JSON-RPC id at the start of a request body (`"id": 7` or `"id": "a"`), else null.
+fn request_id(head: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(head);
+    let Some(at) = text.find("\"id\"") else {
+        return Value::Null;
+    };
+    let rest = text[at + 4..].trim_start();
+    let Some(rest) = rest.strip_prefix(':') else {
+        return Value::Null;
+    };
+    let mut values = serde_json::Deserializer::from_str(rest.trim_start()).into_iter::<Value>();
+    match values.next() {
+        Some(Ok(id @ (Value::Number(_) | Value::String(_)))) => id,
+        _ => Value::Null,
+    }
 }
 
 /// A loopback origin (`http://localhost:3000`, `https://127.0.0.1`, `http://[::1]:8080`)
@@ -99,7 +138,21 @@ pub(crate) fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::origin_allowed;
+    use super::{origin_allowed, request_id};
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_id_is_found_at_the_start_of_a_body() {
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","id":7,"method":"x","params":{"#),
+            json!(7)
+        );
+        assert_eq!(request_id(br#"{"id" : "a-1", "method""#), json!("a-1"));
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","method":"x","#),
+            Value::Null
+        );
+    }
 
     #[test]
     fn loopback_and_listed_origins_pass_others_do_not() {
