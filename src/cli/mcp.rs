@@ -3,7 +3,7 @@
 use super::Setup;
 use crate::config::ToolsMode;
 use crate::engine::tools::{NoTools, Tools};
-use crate::mcp::client::McpClients;
+use crate::mcp::client::{CallError, McpClients, describe_content};
 use crate::mcp::embedded::EmbeddedServers;
 use crate::mcp::registry::{REGISTRY_FILE, Registry};
 use crate::mcp::servers::{
@@ -49,23 +49,39 @@ pub enum McpCommand {
         embeddings_url: Option<String>,
         #[arg(long, default_value = "text-embedding-3-small")]
         embeddings_model: String,
+        /// A browser origin allowed to call besides loopback ones (repeatable), e.g.
+        /// https://console.example.com; requests from any other page are refused.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
     },
     /// List a server's tools (by registry name or URL).
     Tools {
         target: String,
         #[arg(long)]
         json: bool,
+        /// Seconds to wait for the server (default: the config's tools.call_timeout_secs).
+        #[arg(long)]
+        timeout: Option<u64>,
     },
-    /// Call one tool and print its result.
+    /// Call one tool and print its result, every kind of content included.
     Call {
         target: String,
         tool: String,
-        /// Arguments as a JSON object.
+        /// Arguments as a JSON object; @FILE reads them from a file, - from stdin.
         #[arg(long, default_value = "{}", allow_hyphen_values = true)]
         args: String,
+        /// Seconds the call may take, connecting included (default: the config's
+        /// tools.call_timeout_secs).
+        #[arg(long)]
+        timeout: Option<u64>,
     },
-    /// Connect to every registered server and show its health.
-    Status,
+    /// Connect to every registered server at once and show its health; exits non-zero
+    /// when any is down.
+    Status {
+        /// Seconds each server has to answer.
+        #[arg(long, default_value_t = 2)]
+        timeout: u64,
+    },
 }
 
 /// The registry: the data dir's file if present, else the default ports on this machine.
@@ -158,7 +174,11 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             github_api,
             embeddings_url,
             embeddings_model,
+            allow_origins,
         } => {
+            let options = servers::ServeOptions {
+                allowed_origins: allow_origins,
+            };
             let listen = match listen {
                 Some(a) => a,
                 None => default_listen(&name)?,
@@ -173,17 +193,19 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             let running = match name.as_str() {
                 "code-context" => {
                     let s = code_context::CodeContext::new(root()?);
-                    servers::serve(listen, move || s.clone()).await?
+                    servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "code-assistant" => {
                     let s = code_assistant::CodeAssistant::new(root()?);
-                    servers::serve(listen, move || s.clone()).await?
+                    servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "code-execution" => {
                     let s = code_execution::CodeExecution::new(image);
-                    servers::serve(listen, move || s.clone()).await?
+                    servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
-                "linter" => servers::serve(listen, linter::Linter::new).await?,
+                "linter" => {
+                    servers::serve_with(listen, options.clone(), linter::Linter::new).await?
+                }
                 "vector-code" => {
                     let embedder = match embeddings_url {
                         Some(base_url) => vector_code::Embedder::Remote {
@@ -196,7 +218,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                         None => vector_code::Embedder::Local,
                     };
                     let s = vector_code::VectorCode::open(&setup.data_dir, embedder)?;
-                    servers::serve(listen, move || s.clone()).await?
+                    servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "client-github" => {
                     let client_id =
@@ -214,18 +236,22 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                         api_base: github_api,
                         repo_slug,
                     });
-                    servers::serve(listen, move || s.clone()).await?
+                    servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 other => return Err(unknown_server(other)),
             };
-            println!("{name} listening on {}", running.url);
+            super::output::say(&format!("{name} listening on {}", running.url));
             wait_for_stop().await;
             running.stop().await;
             Ok(())
         }
-        McpCommand::Tools { target, json } => {
-            let clients = single(setup, &target)?;
-            let tools = clients.tools("target").await.map_err(|e| e.to_string())?;
+        McpCommand::Tools {
+            target,
+            json,
+            timeout,
+        } => {
+            let (clients, name) = single(setup, &target, timeout)?;
+            let tools = clients.tools(&name).await.map_err(|e| e.to_string())?;
             if json {
                 super::output::say_json(&tools)?;
             } else {
@@ -239,52 +265,122 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             }
             Ok(())
         }
-        McpCommand::Call { target, tool, args } => {
-            let args: serde_json::Value = serde_json::from_str(&args).map_err(|e| {
-                format!(
-                    "--args is not JSON: {e}; give an object such as '{{\"path\": \"README.md\"}}'"
-                )
-            })?;
-            let clients = single(setup, &target)?;
-            let result = clients
-                .call("target", &tool, args)
+        McpCommand::Call {
+            target,
+            tool,
+            args,
+            timeout,
+        } => {
+            let args = read_args(&args)?;
+            let (clients, name) = single(setup, &target, timeout)?;
+            let reply = clients
+                .call_tool(&name, &tool, args)
                 .await
                 .map_err(|e| e.to_string())?;
-            super::output::say_json(&result)?;
-            Ok(())
+            print_reply(&reply)
         }
-        McpCommand::Status => {
-            let r = registry(setup)?;
-            let clients = McpClients::new(
-                r.servers.iter().map(|(n, s)| (n.clone(), s.endpoint())),
-                Duration::from_secs(5),
-            );
-            for name in clients.names() {
-                let _ = clients.tools(&name).await;
-            }
-            for h in clients.health().await {
-                super::output::say(&format!(
-                    "{:<16} {:<12} {:>3} tools  {}",
-                    h.name,
-                    if h.connected { "up" } else { "down" },
-                    h.tools,
-                    if h.connected {
-                        h.url
-                    } else {
-                        h.last_error.unwrap_or(h.url)
-                    }
-                ));
-            }
-            Ok(())
-        }
+        McpCommand::Status { timeout } => status(setup, Duration::from_secs(timeout.max(1))).await,
     }
 }
 
-fn single(setup: &Setup, target: &str) -> Result<McpClients, String> {
+/// `--args`: JSON itself, `@FILE`, or `-` for stdin (arguments too large for a command line).
+fn read_args(args: &str) -> Result<serde_json::Value, String> {
+    let (text, from) = if args == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("could not read --args from stdin: {e}"))?;
+        (text, "stdin".to_string())
+    } else if let Some(path) = args.strip_prefix('@') {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("could not read --args from {path}: {e}"))?;
+        (text, path.to_string())
+    } else {
+        (args.to_string(), "--args".to_string())
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        format!("{from} is not JSON: {e}; give an object such as '{{\"path\": \"README.md\"}}'")
+    })
+}
+
+/// The result as JSON when it is JSON, its text otherwise, then a line for each piece of
+/// content that is not text.
+fn print_reply(reply: &rmcp::model::CallToolResult) -> Result<(), String> {
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
+    if let Some(structured) = &reply.structured_content {
+        super::output::say(&pretty(structured)?);
+    } else {
+        for text in reply.content.iter().filter_map(|c| c.as_text()) {
+            match serde_json::from_str::<serde_json::Value>(&text.text) {
+                Ok(v) => super::output::say(&pretty(&v)?),
+                Err(_) => super::output::say(&text.text),
+            }
+        }
+    }
+    for line in reply.content.iter().filter_map(describe_content) {
+        super::output::say(&line);
+    }
+    Ok(())
+}
+
+/// Every registered server probed at once, each within `timeout`.
+async fn status(setup: &Setup, timeout: Duration) -> Result<(), String> {
+    let r = registry(setup)?;
+    let clients = McpClients::new(
+        r.servers.iter().map(|(n, s)| (n.clone(), s.endpoint())),
+        timeout,
+    );
+    let names = clients.names();
+    let probes = names.iter().map(|n| clients.probe(n));
+    let results = futures::future::join_all(probes).await;
+    let mut down = 0;
+    for (name, result) in names.iter().zip(results) {
+        let url = r
+            .servers
+            .get(name)
+            .map(|s| s.endpoint())
+            .unwrap_or_default();
+        match result {
+            Ok(tools) => {
+                super::output::say(&format!("{name:<16} {:<6} {tools:>3} tools  {url}", "up"))
+            }
+            Err(e) => {
+                down += 1;
+                let why = match e {
+                    CallError::Unreachable { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                super::output::say(&format!(
+                    "{name:<16} {:<6} {:>3} tools  {url}: {why}",
+                    "down", "-"
+                ));
+            }
+        }
+    }
+    if down > 0 {
+        return Err(format!(
+            "{down} of {} MCP servers are down; start them (`ecca mcp serve NAME`) or fix \
+             {REGISTRY_FILE}",
+            names.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A client for one server named in the registry or given by URL, and the name to call
+/// it by: its registry name, or "MCP" for a bare URL.
+fn single(
+    setup: &Setup,
+    target: &str,
+    timeout: Option<u64>,
+) -> Result<(McpClients, String), String> {
     let url = registry(setup)?.resolve(target)?;
-    Ok(McpClients::new(
-        [("target".to_string(), url)],
-        Duration::from_secs(330),
+    let name = if url == target { "MCP" } else { target };
+    let secs = timeout
+        .unwrap_or(setup.config.tools.call_timeout_secs)
+        .max(1);
+    Ok((
+        McpClients::new([(name.to_string(), url)], Duration::from_secs(secs)),
+        name.to_string(),
     ))
 }
 
@@ -314,8 +410,10 @@ pub(super) async fn build_images(only: Option<String>, if_missing: bool) -> Resu
     let engine = crate::containers::Engine::connect()
         .await
         .map_err(|e| e.0)?;
-    build(&engine, which, if_missing, &|line| eprintln!("{line}"))
-        .await
-        .map_err(|e| e.0)?;
+    build(&engine, which, if_missing, &|line| {
+        super::output::tell(line)
+    })
+    .await
+    .map_err(|e| e.0)?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The engine's tools, served by MCP servers. Each engine step maps to one tool call; a
 //! server that is not configured, cannot be reached or has nothing installed for the
 //! language makes the step `skipped` with that reason; a tool that ran and failed makes it
-//! `failed`.
+//! `failed`, and so does a call cut before its answer that may or may not have run (the
+//! error says so and what to check; it is never sent again silently).
 
 use super::client::{CallError, McpClients};
 use crate::engine::tools::{

@@ -8,7 +8,7 @@ use crate::secrets::redact;
 use base64::Engine as _;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -324,7 +324,7 @@ impl ClientGithub {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ClientGithub {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("client-github", None)
     }
 }
 

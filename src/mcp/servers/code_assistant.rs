@@ -7,7 +7,7 @@ use super::confine::{Change, Root, WriteMode};
 use super::fail;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -317,6 +317,6 @@ impl CodeAssistant {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodeAssistant {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("code-assistant", None)
     }
 }

@@ -4,7 +4,7 @@
 use super::confine::Root;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -330,6 +330,6 @@ impl CodeContext {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodeContext {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("code-context", None)
     }
 }

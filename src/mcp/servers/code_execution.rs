@@ -7,7 +7,7 @@ use crate::containers::{Engine, SandboxSpec, images::SANDBOX_IMAGE};
 use crate::engine::tools::ExecReport;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -188,6 +188,6 @@ impl CodeExecution {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodeExecution {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("code-execution", None)
     }
 }

@@ -5,7 +5,7 @@ use super::fail;
 use crate::engine::tools::Diagnostic;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -405,6 +405,6 @@ impl Linter {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Linter {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("linter", None)
     }
 }

@@ -6,13 +6,16 @@ pub mod code_assistant;
 pub mod code_context;
 pub mod code_execution;
 pub mod confine;
+mod http_face;
 pub mod linter;
 pub mod vector_code;
 
 use rmcp::ServerHandler;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The servers and their default ports.
@@ -24,6 +27,23 @@ pub const SERVERS: &[(&str, u16)] = &[
     ("linter", 8104),
     ("client-github", 8110),
 ];
+
+/// The largest request a server reads; a larger one is answered with a JSON-RPC error
+/// naming this limit (HTTP 413).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// How one of ecca's servers introduces itself: its own name and ecca's version, so a
+/// client (and an operator reading its logs) can tell which server it reached.
+pub fn server_info(name: &str, instructions: Option<&str>) -> ServerConfig {
+    let info =
+        Implementation::new(name, env!("CARGO_PKG_VERSION")).with_title(format!("ecca {name}"));
+    let config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(info);
+    match instructions {
+        Some(text) => config.with_instructions(text),
+        None => config,
+    }
+}
 
 /// A server that is listening.
 pub struct Running {
@@ -46,8 +66,29 @@ impl Running {
     }
 }
 
+/// How a server meets the network beyond MCP itself.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Browser origins allowed besides loopback ones (`http://localhost:5173`, …), for an
+    /// operator who drives a server from a web page of their own.
+    pub allowed_origins: Vec<String>,
+}
+
 /// Serves `make()`'s handler on `listen` at `/mcp`. Each session gets a fresh handler.
 pub async fn serve<H, F>(listen: SocketAddr, make: F) -> Result<Running, String>
+where
+    H: ServerHandler + Send + Sync + 'static,
+    F: Fn() -> H + Send + Sync + 'static,
+{
+    serve_with(listen, ServeOptions::default(), make).await
+}
+
+/// [`serve`], with the HTTP face's options.
+pub async fn serve_with<H, F>(
+    listen: SocketAddr,
+    options: ServeOptions,
+    make: F,
+) -> Result<Running, String>
 where
     H: ServerHandler + Send + Sync + 'static,
     F: Fn() -> H + Send + Sync + 'static,
@@ -58,9 +99,16 @@ where
         Default::default(),
         StreamableHttpServerConfig::default()
             .with_sse_keep_alive(None)
+            .with_max_request_body_bytes(MAX_REQUEST_BYTES)
             .with_cancellation_token(stop.child_token()),
     );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let allowed = Arc::new(options.allowed_origins);
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(move |request, next| {
+                http_face::guard(allowed.clone(), request, next)
+            }));
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         format!("could not listen on {listen}: {e}; pick another address with --listen")
     })?;

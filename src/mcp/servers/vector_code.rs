@@ -9,7 +9,7 @@
 use super::fail;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -395,7 +395,7 @@ impl VectorCode {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for VectorCode {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        super::server_info("vector-code", None)
     }
 }
 
