@@ -170,6 +170,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     .unwrap_or_else(|| std::env::current_dir().map_err(|e| e.to_string()))?;
                 Root::new(&dir)
             };
+            let mut execution = None;
             let running = match name.as_str() {
                 "code-context" => {
                     let s = code_context::CodeContext::new(root()?);
@@ -181,6 +182,8 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                 }
                 "code-execution" => {
                     let s = code_execution::CodeExecution::new(image);
+                    s.sweep_leftovers().await;
+                    execution = Some(s.clone());
                     servers::serve(listen, move || s.clone()).await?
                 }
                 "linter" => servers::serve(listen, linter::Linter::new).await?,
@@ -220,6 +223,9 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             };
             println!("{name} listening on {}", running.url);
             wait_for_stop().await;
+            if let Some(s) = execution {
+                s.shutdown().await;
+            }
             running.stop().await;
             Ok(())
         }
