@@ -601,3 +601,26 @@ async fn a_cancelled_call_stops_its_container() {
         "sandbox {id} (120 s timeout) was stopped when its call was cancelled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_program_cannot_stop_the_sandboxs_own_deadline() {
+    let (running, c) = sandbox().await;
+    // PID 1 keeps the deadline: signals from inside the container do not reach it, and its
+    // memory cannot be read or written by the program (it is not dumpable).
+    let code = "import os, signal\nfor s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGSTOP):\n    os.kill(1, s)\ntry:\n    open('/proc/1/mem', 'rb')\n    print('mem open')\nexcept OSError as e:\n    print('mem refused', type(e).__name__)\nprint('done')\n";
+    let r = run(&c, "run_python", json!({"code": code})).await;
+    assert_eq!(
+        (
+            r["stdout"].as_str(),
+            r["exit_code"].as_i64(),
+            r["stderr"].as_str()
+        ),
+        (
+            Some("mem refused PermissionError\ndone\n"),
+            Some(0),
+            Some("")
+        ),
+        "PID 1 survived and reported: {r}"
+    );
+    running.stop().await;
+}

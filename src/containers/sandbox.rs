@@ -40,14 +40,13 @@ const REPORT_MARK: &str = "\u{1e}ecca-sandbox ";
 /// as the same user): the program cannot stop the deadline. Its report on stderr says how
 /// the program ended, which the engine cannot tell once the container is auto-removed.
 const BOOTSTRAP: &str = r#"
-import json, os, signal, sys
+import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 try:
     import ctypes
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
 except Exception:
     pass
-MARK = "\x1eecca-sandbox "
 
 def oom():
     for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
@@ -59,14 +58,16 @@ def oom():
             pass
     return False
 
-def end(code, **report):
+def end(code, deadline=False, error=None):
     try:
         os.kill(-1, signal.SIGKILL)
     except OSError:
         pass
-    report["exit"] = code
-    report["oom"] = oom()
-    os.write(2, (MARK + json.dumps(report) + "\n").encode())
+    report = "\x1eecca-sandbox exit=%s oom=%d deadline=%d" % (
+        "-" if code is None else code, oom(), deadline)
+    if error:
+        report += " error=" + error
+    os.write(2, (report + "\n").encode())
     os._exit(137 if code is None else min(max(code, 0), 255))
 
 signal.signal(signal.SIGALRM, lambda *_: end(None, deadline=True))
@@ -88,19 +89,26 @@ while not header.endswith(b"\n"):
     if not byte:
         end(None, error="the program's files never arrived")
     header += byte
-files = json.loads(read_exact(int(header)))
+payload = read_exact(int(header))
 null = os.open("/dev/null", os.O_RDONLY)
 os.dup2(null, 0)
 os.close(null)
 os.chdir("/scratch")
 try:
-    for path, content in files.items():
+    at = 0
+    while at < len(payload):
+        line_end = payload.index(b"\n", at)
+        path_len, content_len = map(int, payload[at:line_end].split())
+        at = line_end + 1
+        path = payload[at:at + path_len].decode()
+        at += path_len
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        with open(path, "w") as f:
-            f.write(content)
-except OSError as e:
+        with open(path, "wb") as f:
+            f.write(payload[at:at + content_len])
+        at += content_len
+except (OSError, ValueError) as e:
     end(None, error="could not write the program's files into /scratch: %s" % e)
 
 argv = sys.argv[2:]
@@ -169,16 +177,49 @@ pub struct SandboxOutcome {
     pub stopped: bool,
 }
 
-/// The supervisor's report, when it made one.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The supervisor's report, when it made one: `exit=N|- oom=0|1 deadline=0|1 [error=…]`.
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Report {
     exit: Option<i64>,
-    #[serde(default)]
     oom: bool,
-    #[serde(default)]
     deadline: bool,
-    #[serde(default)]
     error: Option<String>,
+}
+
+impl Report {
+    fn parse(line: &str) -> Option<Report> {
+        let (fields, error) = match line.split_once(" error=") {
+            Some((f, e)) => (f, Some(e.to_string())),
+            None => (line, None),
+        };
+        let mut report = Report {
+            error,
+            ..Report::default()
+        };
+        for field in fields.split_whitespace() {
+            match field.split_once('=')? {
+                ("exit", "-") => report.exit = None,
+                ("exit", n) => report.exit = Some(n.parse().ok()?),
+                ("oom", v) => report.oom = v == "1",
+                ("deadline", v) => report.deadline = v == "1",
+                _ => return None,
+            }
+        }
+        Some(report)
+    }
+}
+
+/// The program's files as the supervisor reads them: per file a line `PATH_LEN CONTENT_LEN`
+/// and then the path's and the content's bytes (nothing to parse but numbers, so the
+/// supervisor needs no JSON module, which costs a run milliseconds to import).
+fn encode_files(files: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(files.iter().map(|(p, c)| p.len() + c.len() + 24).sum());
+    for (path, content) in files {
+        out.extend_from_slice(format!("{} {}\n", path.len(), content.len()).as_bytes());
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(content.as_bytes());
+    }
+    out
 }
 
 /// Kills and removes a container if the run is abandoned half-way (its future dropped):
@@ -202,7 +243,7 @@ fn take_report(stderr: &mut Vec<u8>) -> Option<Report> {
     let mark = REPORT_MARK.as_bytes();
     let at = stderr.windows(mark.len()).rposition(|w| w == mark)?;
     let line = String::from_utf8_lossy(&stderr[at + mark.len()..]).into_owned();
-    let report = serde_json::from_str(line.trim()).ok()?;
+    let report = Report::parse(line.trim())?;
     stderr.truncate(at);
     Some(report)
 }
@@ -223,8 +264,7 @@ impl Engine {
                 spec.image
             )));
         }
-        let files = serde_json::to_vec(&spec.files)
-            .map_err(|e| ContainerError(format!("could not encode the program's files: {e}")))?;
+        let files = encode_files(&spec.files);
         let mut cmd = vec![
             "/usr/bin/python3".to_string(),
             "-I".into(),
@@ -531,10 +571,17 @@ mod tests {
 
     #[test]
     fn the_report_is_split_off_the_programs_stderr() {
-        let mut err = b"Traceback\nboom\n\x1eecca-sandbox {\"exit\": 1, \"oom\": false}\n".to_vec();
+        let mut err = b"Traceback\nboom\n\x1eecca-sandbox exit=1 oom=1 deadline=0\n".to_vec();
         let report = take_report(&mut err).unwrap_or_default();
-        assert_eq!((report.exit, report.oom), (Some(1), false));
+        assert_eq!(
+            (report.exit, report.oom, report.deadline),
+            (Some(1), true, false)
+        );
         assert_eq!(err, b"Traceback\nboom\n");
+        let mut err = b"\x1eecca-sandbox exit=- oom=0 deadline=0 error=no files: x=1\n".to_vec();
+        let report = take_report(&mut err).unwrap_or_default();
+        assert_eq!(report.exit, None);
+        assert_eq!(report.error.as_deref(), Some("no files: x=1"));
         let mut none = b"plain".to_vec();
         assert!(take_report(&mut none).is_none());
         assert_eq!(none, b"plain");
