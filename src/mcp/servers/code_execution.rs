@@ -26,6 +26,8 @@ pub const MAX_TIMEOUT_SECS: u64 = 300;
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// How long a shutdown waits for in-flight calls to stop their containers and answer.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// How long a start waits for the sweep of leftover sandboxes.
+const SWEEP_WAIT: Duration = Duration::from_secs(10);
 /// How long a finished call waits for rmcp to take its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
 /// rmcp hands an answer to the HTTP stream a few task hops after taking it; closing the
@@ -108,18 +110,30 @@ impl CodeExecution {
     }
 
     /// Removes the sandboxes that processes killed mid-run left behind (never one another
-    /// live process is running). Without a Docker engine there is nothing to sweep.
+    /// live process is running). Without a Docker engine there is nothing to sweep; an
+    /// engine that does not answer within 10 s is not waited for.
     pub async fn sweep_leftovers(&self) -> usize {
-        match self.engine().await {
-            Ok(engine) => {
-                let swept = engine.sweep_sandboxes().await;
+        let sweep = async {
+            match self.engine().await {
+                Ok(engine) => engine.sweep_sandboxes().await,
+                Err(e) => {
+                    tracing::debug!("no sandbox sweep: {e}");
+                    0
+                }
+            }
+        };
+        match tokio::time::timeout(SWEEP_WAIT, sweep).await {
+            Ok(swept) => {
                 if swept > 0 {
                     tracing::info!("removed {swept} sandbox containers left behind");
                 }
                 swept
             }
-            Err(e) => {
-                tracing::debug!("no sandbox sweep: {e}");
+            Err(_) => {
+                tracing::warn!(
+                    "the Docker engine did not answer the sandbox sweep within {} s",
+                    SWEEP_WAIT.as_secs()
+                );
                 0
             }
         }
