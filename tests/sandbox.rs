@@ -244,3 +244,383 @@ async fn a_flood_of_output_is_cut_and_the_root_is_read_only() {
         assert!(gone, "sandbox container {id} was not removed");
     }
 }
+
+// ---- Containers never outlive their deadline or their caller ----
+
+/// A file name no other test (or test binary) uses, so the container running it can be
+/// told apart from every other sandbox on the engine by its command line.
+fn unique_name(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{what}_{}_{nanos}.py", std::process::id())
+}
+
+/// Sandbox containers (running or not) whose command line or environment mentions
+/// `marker`.
+fn sandboxes_running(marker: &str) -> Vec<String> {
+    let ids = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=ecca.role=sandbox",
+        ])
+        .output()
+        .unwrap();
+    let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+    if ids.trim().is_empty() {
+        return Vec::new();
+    }
+    // A container may go between the listing and the inspection; inspect reports the rest.
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.Id}} {{json .Config.Cmd}} {{json .Config.Env}}",
+        ])
+        .args(ids.split_whitespace())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Polls `check` every 100 ms until it holds or `limit` passes; says whether it held.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+/// A server process, killed if a failing test leaves it running.
+struct ServerProcess(std::process::Child);
+
+impl std::ops::Deref for ServerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// `ecca mcp serve code-execution` as a real process, with the URL it printed.
+fn serve_process(data: &std::path::Path) -> (ServerProcess, String) {
+    serve_process_with(data, &[])
+}
+
+fn serve_process_with(data: &std::path::Path, env: &[(&str, &str)]) -> (ServerProcess, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(common::ecca_bin())
+        .envs(env.iter().copied())
+        .arg("--data-dir")
+        .arg(data)
+        .args(["mcp", "serve", "code-execution", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (ServerProcess(child), url)
+}
+
+fn client_for(url: &str, timeout: Duration) -> McpClients {
+    McpClients::new([("x".to_string(), url.to_string())], timeout)
+}
+
+/// Starts an endless loop in the sandbox in the background and waits until its container
+/// exists; returns the call's task and the container's id.
+async fn start_endless_loop(
+    c: McpClients,
+    timeout_secs: u64,
+) -> (
+    tokio::task::JoinHandle<Result<Value, ecca::mcp::client::CallError>>,
+    String,
+) {
+    let name = unique_name("spin");
+    let args =
+        json!({"code": "while True:\n    pass\n", "filename": name, "timeout_secs": timeout_secs});
+    let call = tokio::spawn(async move { c.call("x", "run_python", args).await });
+    let mut id = Vec::new();
+    let started = eventually(Duration::from_secs(60), || {
+        id = sandboxes_running(&name);
+        !id.is_empty()
+    })
+    .await;
+    assert!(started, "no sandbox container running {name} appeared");
+    (call, id.remove(0))
+}
+
+fn container_exists(id: &str) -> bool {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc", "--filter", &format!("id={id}")])
+        .output()
+        .unwrap();
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_ends_at_its_deadline_even_when_its_server_is_killed() {
+    common::require_docker_and_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve_process(data.path());
+    let (call, id) = start_endless_loop(client_for(&url, Duration::from_secs(120)), 3).await;
+    // SIGKILL: the server gets no chance to clean up, so only the container's own deadline
+    // and the engine's auto-removal are left.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let killed = Instant::now();
+    let gone = eventually(Duration::from_secs(30), || !container_exists(&id)).await;
+    assert!(
+        gone,
+        "sandbox {id} (3 s timeout) still exists {:?} after its server was SIGKILLed",
+        killed.elapsed()
+    );
+    // The client would keep trying to reach the dead server until its own timeout.
+    call.abort();
+}
+
+/// Runs a labelled container with the Docker CLI (not through ecca) and returns its id.
+fn docker_run(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["run", "--log-driver", "none", "--network", "none"])
+        .args([
+            "--label",
+            "ecca.managed=true",
+            "--label",
+            "ecca.role=sandbox",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker run {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An exited sandbox, as a process killed before it could remove it leaves behind.
+fn exited_leftover() -> String {
+    let id = docker_run(&["-d", "ecca-sandbox:latest", "/usr/bin/true"]);
+    let out = std::process::Command::new("docker")
+        .args(["wait", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_start_sweeps_leftover_sandboxes_but_not_live_ones() {
+    common::require_docker_and_sandbox();
+    let now = chrono::Utc::now().timestamp();
+    let exited = exited_leftover();
+    let overdue = docker_run(&[
+        "-d",
+        "--label",
+        &format!("ecca.deadline={}", now - 60),
+        "ecca-sandbox:latest",
+        "/usr/bin/sleep",
+        "600",
+    ]);
+    // Another process's run, well within its deadline: a sweep must leave it alone.
+    let live = docker_run(&[
+        "-d",
+        "--label",
+        &format!("ecca.deadline={}", now + 600),
+        "ecca-sandbox:latest",
+        "/usr/bin/sleep",
+        "600",
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, _url) = serve_process(data.path());
+    // The sweep is done before the server says it listens.
+    let swept = !container_exists(&exited) && !container_exists(&overdue);
+    let live_kept = container_exists(&live);
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // The in-process servers of `ecca run` and the console sweep as well.
+    let exited_again = exited_leftover();
+    let embedded = ecca::mcp::embedded::EmbeddedServers::start(data.path())
+        .await
+        .unwrap();
+    let swept_again = !container_exists(&exited_again);
+    embedded.stop().await;
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &live, &overdue, &exited, &exited_again])
+        .output();
+    assert!(
+        swept,
+        "the server's start removed the exited and the overdue sandbox"
+    );
+    assert!(live_kept, "a sandbox within its deadline was left running");
+    assert!(
+        swept_again,
+        "the embedded servers' start removed the exited sandbox"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_600_kib_program_runs_and_over_1_mib_is_refused() {
+    let (running, c) = sandbox().await;
+    let mut code = String::from("import os\nprint(os.path.getsize(__file__))\n");
+    while code.len() < 600 * 1024 {
+        code.push_str("# padding to make the program large, as generated code can be\n");
+    }
+    let r = run(&c, "run_python", json!({"code": code})).await;
+    assert_eq!(
+        (r["stdout"].as_str(), r["passed"].as_bool()),
+        (Some(format!("{}\n", code.len()).as_str()), Some(true)),
+        "{}",
+        r["stderr"]
+    );
+    let data = "y".repeat(700 * 1024);
+    let r = run(
+        &c,
+        "run_bash",
+        json!({"code": "wc -c < data.txt", "files": [{"path": "data.txt", "content": data}]}),
+    )
+    .await;
+    assert_eq!(r["stdout"], format!("{}\n", data.len()), "{r}");
+
+    let too_big = "#".repeat(1024 * 1024 + 1);
+    let refused = c
+        .call("x", "run_python", json!({"code": too_big}))
+        .await
+        .expect_err("over the cap is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("1 MiB") && message.contains("1048584 bytes"),
+        "{message}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_engine_is_a_tool_error_not_a_failed_program() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve_process_with(
+        data.path(),
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    let c = client_for(&url, Duration::from_secs(60));
+    let r = c.call("x", "run_python", json!({"code": "print(1)"})).await;
+    match r {
+        Err(ecca::mcp::client::CallError::Tool(m)) => {
+            assert!(m.contains("no Docker engine answers"), "{m}")
+        }
+        other => panic!("expected a tool error, got {other:?}"),
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_call_answers_the_call_and_removes_its_container() {
+    common::require_docker_and_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve_process(data.path());
+    let (call, id) = start_endless_loop(client_for(&url, Duration::from_secs(120)), 120).await;
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM);
+    }
+    let answer = match tokio::time::timeout(Duration::from_secs(60), call).await {
+        Ok(answer) => answer.unwrap(),
+        Err(_) => {
+            let mut logs = String::new();
+            for f in std::fs::read_dir(data.path().join("logs")).unwrap() {
+                logs += &std::fs::read_to_string(f.unwrap().path()).unwrap();
+            }
+            panic!("the in-flight call is not answered; the server's log:\n{logs}");
+        }
+    };
+    match answer {
+        Err(ecca::mcp::client::CallError::Tool(m)) => {
+            assert!(m.contains("shutting down"), "{m}")
+        }
+        other => panic!("expected a tool error saying the server stops, got {other:?}"),
+    }
+    let exited = eventually(Duration::from_secs(60), || {
+        server.try_wait().unwrap().is_some()
+    })
+    .await;
+    assert!(exited, "the server exits after SIGTERM");
+    assert!(server.wait().unwrap().success());
+    assert!(
+        !container_exists(&id),
+        "the server removed sandbox {id} before exiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_stops_its_container() {
+    common::require_docker_and_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve_process(data.path());
+    let c = client_for(&url, Duration::from_secs(120));
+    let (call, id) = start_endless_loop(c.clone(), 120).await;
+    // Dropping the call makes the client send notifications/cancelled.
+    call.abort();
+    let gone = eventually(Duration::from_secs(30), || !container_exists(&id)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        gone,
+        "sandbox {id} (120 s timeout) was stopped when its call was cancelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_program_cannot_stop_the_sandboxs_own_deadline() {
+    let (running, c) = sandbox().await;
+    // PID 1 keeps the deadline: signals from inside the container do not reach it, and its
+    // memory cannot be read or written by the program (it is not dumpable).
+    let code = "import os, signal\nfor s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGSTOP):\n    os.kill(1, s)\ntry:\n    open('/proc/1/mem', 'rb')\n    print('mem open')\nexcept OSError as e:\n    print('mem refused', type(e).__name__)\nprint('done')\n";
+    let r = run(&c, "run_python", json!({"code": code})).await;
+    assert_eq!(
+        (
+            r["stdout"].as_str(),
+            r["exit_code"].as_i64(),
+            r["stderr"].as_str()
+        ),
+        (
+            Some("mem refused PermissionError\ndone\n"),
+            Some(0),
+            Some("")
+        ),
+        "PID 1 survived and reported: {r}"
+    );
+    running.stop().await;
+}

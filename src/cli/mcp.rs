@@ -190,6 +190,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     .unwrap_or_else(|| std::env::current_dir().map_err(|e| e.to_string()))?;
                 Root::new(&dir)
             };
+            let mut execution = None;
             let running = match name.as_str() {
                 "code-context" => {
                     let s = code_context::CodeContext::new(root()?);
@@ -201,6 +202,8 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                 }
                 "code-execution" => {
                     let s = code_execution::CodeExecution::new(image);
+                    s.sweep_leftovers().await;
+                    execution = Some(s.clone());
                     servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "linter" => {
@@ -242,6 +245,9 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             };
             super::output::say(&format!("{name} listening on {}", running.url));
             wait_for_stop().await;
+            if let Some(s) = execution {
+                s.shutdown().await;
+            }
             running.stop().await;
             Ok(())
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub struct EmbeddedServers {
     running: Vec<(String, Running)>,
+    execution: CodeExecution,
 }
 
 impl EmbeddedServers {
@@ -17,6 +18,8 @@ impl EmbeddedServers {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let vectors = vector_code::VectorCode::open(data_dir, vector_code::Embedder::Local)?;
         let execution = CodeExecution::new(None);
+        // Sandboxes an earlier process was killed in the middle of running.
+        execution.sweep_leftovers().await;
         let running = vec![
             (
                 "vector-code".to_string(),
@@ -28,10 +31,14 @@ impl EmbeddedServers {
             ),
             (
                 "code-execution".to_string(),
-                servers::serve(any, move || execution.clone()).await?,
+                servers::serve(any, {
+                    let execution = execution.clone();
+                    move || execution.clone()
+                })
+                .await?,
             ),
         ];
-        Ok(EmbeddedServers { running })
+        Ok(EmbeddedServers { running, execution })
     }
 
     /// A client manager for these servers. Sandbox runs are allowed up to five minutes.
@@ -42,7 +49,9 @@ impl EmbeddedServers {
         )
     }
 
+    /// Stops the sandbox runs in flight (answering their calls), then the servers.
     pub async fn stop(self) {
+        self.execution.shutdown().await;
         for (_, r) in self.running {
             r.stop().await;
         }

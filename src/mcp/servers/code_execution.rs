@@ -1,6 +1,10 @@
 //! `code-execution`: run_python, run_node and run_bash, each in a fresh Docker container
 //! (no network, 256 MiB, half a CPU, a process limit, read-only root with a writable
 //! scratch dir, a timeout, capped output). Nothing is ever executed on the host.
+//!
+//! A run's container is killed when its call is cancelled (`notifications/cancelled`) and
+//! when the server shuts down; every in-flight call is still answered. A server sweeps the
+//! sandboxes that killed processes left behind when it starts.
 
 use super::fail;
 use crate::containers::{Engine, SandboxSpec, images::SANDBOX_IMAGE};
@@ -13,33 +17,48 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
+use tokio_util::sync::CancellationToken;
 
 /// Longest run allowed, whatever a caller asks.
 pub const MAX_TIMEOUT_SECS: u64 = 300;
-/// Files and code sent into one run, at most.
-const MAX_INPUT_BYTES: usize = 1024 * 1024;
-
-/// Writes the caller's files into /scratch inside the container, then becomes the
-/// interpreter. Runs as `python3 -I -c`, so nothing on the host is involved.
-const BOOTSTRAP: &str = r#"
-import json, os
-spec = json.loads(os.environ.pop("ECCA_SANDBOX"))
-os.chdir("/scratch")
-for path, content in spec["files"].items():
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(content)
-os.execv(spec["argv"][0], spec["argv"])
-"#;
+/// Files and code sent into one run, at most (1 MiB).
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// How long a shutdown waits for in-flight calls to stop their containers and answer.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// How long a start waits for the sweep of leftover sandboxes.
+const SWEEP_WAIT: Duration = Duration::from_secs(10);
+/// How long a finished call waits for rmcp to take its answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
+/// rmcp hands an answer to the HTTP stream a few task hops after taking it; closing the
+/// connections sooner would drop it.
+const ANSWER_HANDOFF: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 pub struct CodeExecution {
     engine: Arc<OnceCell<Engine>>,
     image: String,
+    /// Fires when the server shuts down: new calls are refused, running ones stopped.
+    closing: CancellationToken,
+    /// How many calls are in flight.
+    in_flight: Arc<watch::Sender<usize>>,
     tool_router: ToolRouter<Self>,
+}
+
+/// Counts a call as in flight for as long as it lives.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn enter(counter: &Arc<watch::Sender<usize>>) -> InFlight {
+        counter.send_modify(|n| *n += 1);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -77,7 +96,65 @@ impl CodeExecution {
         CodeExecution {
             engine: Arc::new(OnceCell::new()),
             image: image.unwrap_or_else(|| SANDBOX_IMAGE.to_string()),
+            closing: CancellationToken::new(),
+            in_flight: Arc::new(watch::channel(0).0),
             tool_router: Self::tool_router(),
+        }
+    }
+
+    async fn engine(&self) -> Result<&Engine, String> {
+        self.engine
+            .get_or_try_init(Engine::connect)
+            .await
+            .map_err(|e| e.0)
+    }
+
+    /// Removes the sandboxes that processes killed mid-run left behind (never one another
+    /// live process is running). Without a Docker engine there is nothing to sweep; an
+    /// engine that does not answer within 10 s is not waited for.
+    pub async fn sweep_leftovers(&self) -> usize {
+        let sweep = async {
+            match self.engine().await {
+                Ok(engine) => engine.sweep_sandboxes().await,
+                Err(e) => {
+                    tracing::debug!("no sandbox sweep: {e}");
+                    0
+                }
+            }
+        };
+        match tokio::time::timeout(SWEEP_WAIT, sweep).await {
+            Ok(swept) => {
+                if swept > 0 {
+                    tracing::info!("removed {swept} sandbox containers left behind");
+                }
+                swept
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the Docker engine did not answer the sandbox sweep within {} s",
+                    SWEEP_WAIT.as_secs()
+                );
+                0
+            }
+        }
+    }
+
+    /// Refuses new calls, stops the runs in flight (their containers are killed and
+    /// removed, and their calls answered that the server is shutting down), and returns
+    /// once none is left, or after 30 s.
+    pub async fn shutdown(&self) {
+        self.closing.cancel();
+        let mut count = self.in_flight.subscribe();
+        let had_calls = *count.borrow() > 0;
+        let drained = tokio::time::timeout(SHUTDOWN_WAIT, count.wait_for(|n| *n == 0)).await;
+        if had_calls {
+            tokio::time::sleep(ANSWER_HANDOFF).await;
+        }
+        if drained.is_err() {
+            tracing::warn!(
+                "code-execution shut down with calls still in flight after {} s",
+                SHUTDOWN_WAIT.as_secs()
+            );
         }
     }
 
@@ -86,7 +163,29 @@ impl CodeExecution {
         interpreter: &str,
         default_name: &str,
         args: RunArgs,
+        cancelled: CancellationToken,
     ) -> Result<Json<ExecReport>, String> {
+        // Stopped by whichever comes first: the caller cancelling, or the server closing.
+        let stop = self.closing.child_token();
+        let _stop_when_done = stop.clone().drop_guard();
+        let in_flight = InFlight::enter(&self.in_flight);
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                // Counted in flight until rmcp has taken the answer to send (it then cancels
+                // the call's token), so a shutdown never closes the connection first.
+                let _in_flight = in_flight;
+                tokio::select! {
+                    _ = cancelled.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {
+                        let _ = tokio::time::timeout(ANSWER_WAIT, cancelled.cancelled()).await;
+                    }
+                }
+            }
+        });
+        if self.closing.is_cancelled() {
+            return fail("the code-execution server is shutting down; call again once it is back");
+        }
         let filename = args.filename.unwrap_or_else(|| default_name.to_string());
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         for f in args.files {
@@ -107,33 +206,28 @@ impl CodeExecution {
         let size: usize = files.iter().map(|(k, v)| k.len() + v.len()).sum();
         if size > MAX_INPUT_BYTES {
             return fail(format!(
-                "the code and files come to {size} bytes; a run takes at most {MAX_INPUT_BYTES}"
+                "the code and files come to {size} bytes, over the 1 MiB ({MAX_INPUT_BYTES} bytes) one run takes; send fewer or smaller files"
             ));
         }
         let timeout = args.timeout_secs.unwrap_or(30).clamp(1, MAX_TIMEOUT_SECS);
-        let spec_json =
-            serde_json::json!({"files": files, "argv": [interpreter, filename]}).to_string();
-        let mut spec = SandboxSpec::new(
-            &self.image,
-            vec![
-                "/usr/bin/python3".into(),
-                "-I".into(),
-                "-c".into(),
-                BOOTSTRAP.into(),
-            ],
-        );
-        spec.env = vec![
-            format!("ECCA_SANDBOX={spec_json}"),
-            "HOME=/scratch".into(),
-            "PATH=/usr/bin:/bin".into(),
-        ];
+        let mut spec = SandboxSpec::new(&self.image, vec![interpreter.into(), filename]);
+        spec.files = files;
+        spec.env = vec!["HOME=/scratch".into(), "PATH=/usr/bin:/bin".into()];
         spec.timeout = Duration::from_secs(timeout);
-        let engine = self
-            .engine
-            .get_or_try_init(Engine::connect)
-            .await
-            .map_err(|e| e.0)?;
-        let out = engine.run_sandboxed(&spec).await.map_err(|e| e.0)?;
+        let engine = self.engine().await?;
+        let out = engine.run_sandboxed(&spec, &stop).await.map_err(|e| e.0)?;
+        if out.stopped {
+            let why = if self.closing.is_cancelled() {
+                "the code-execution server is shutting down"
+            } else {
+                "the call was cancelled"
+            };
+            return fail(format!(
+                "{why}; the run was stopped after {} ms and its container {} removed",
+                out.duration.as_millis(),
+                out.container_id
+            ));
+        }
         Ok(Json(ExecReport {
             container: out.container_id.clone(),
             passed: out.exit_code == Some(0),
@@ -155,33 +249,37 @@ impl CodeExecution {
 #[tool_router]
 impl CodeExecution {
     #[tool(
-        description = "Run Python 3 code in a fresh sandbox container (no network, 256 MiB, half a CPU)."
+        description = "Run Python 3 code in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
     )]
     pub async fn run_python(
         &self,
         Parameters(args): Parameters<RunArgs>,
+        cancelled: CancellationToken,
     ) -> Result<Json<ExecReport>, String> {
-        self.run("/usr/bin/python3", "main.py", args).await
+        self.run("/usr/bin/python3", "main.py", args, cancelled)
+            .await
     }
 
     #[tool(
-        description = "Run JavaScript with Node.js in a fresh sandbox container (no network, 256 MiB, half a CPU)."
+        description = "Run JavaScript with Node.js in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
     )]
     pub async fn run_node(
         &self,
         Parameters(args): Parameters<RunArgs>,
+        cancelled: CancellationToken,
     ) -> Result<Json<ExecReport>, String> {
-        self.run("/usr/bin/node", "main.js", args).await
+        self.run("/usr/bin/node", "main.js", args, cancelled).await
     }
 
     #[tool(
-        description = "Run a bash script in a fresh sandbox container (no network, 256 MiB, half a CPU)."
+        description = "Run a bash script in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
     )]
     pub async fn run_bash(
         &self,
         Parameters(args): Parameters<RunArgs>,
+        cancelled: CancellationToken,
     ) -> Result<Json<ExecReport>, String> {
-        self.run("/bin/bash", "main.sh", args).await
+        self.run("/bin/bash", "main.sh", args, cancelled).await
     }
 }
 
