@@ -442,3 +442,110 @@ async fn openai_finish_reason_length_is_a_truncated_reply() {
         "a reply that ran out of room is known as cut off"
     );
 }
+
+/// Text of `lines` lines of 60 bytes each: 20 tokens a line at ecca's high estimate.
+fn long_text(lines: usize) -> String {
+    format!("{}\n", "x".repeat(59)).repeat(lines)
+}
+
+/// An OpenRouter-style failure: text streams, then one chunk reports the usage billed so
+/// far together with an error. The reported output count stands; the text is not estimated
+/// again on top of it.
+#[tokio::test]
+async fn an_error_chunk_with_usage_after_the_text_is_charged_as_reported() {
+    let mut events = openai_stream(&long_text(50), 40, 120, 0);
+    events.truncate(events.len() - 3); // no finish, no usage chunk, no [DONE]
+    events.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"error"}],
+            "usage":{"prompt_tokens":40,"completion_tokens":120,"total_tokens":160},
+            "error":{"code":502,"message":"upstream provider died"}})
+    ));
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let mut request = request();
+    request.max_tokens = 4096;
+    let f = complete(&openai(&server.url, 0), &request, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&f.error, LlmError::Provider { message, .. } if message.contains("upstream provider died")),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(
+        (f.usage.input_tokens, f.usage.output_tokens),
+        (40, 120),
+        "the provider's own count, not 3000 bytes / 3"
+    );
+    assert!(!f.estimated, "nothing was estimated");
+}
+
+/// Text that arrives after the last usage report is still charged at an estimate.
+#[tokio::test]
+async fn text_after_the_last_usage_report_is_topped_up_when_the_stream_breaks() {
+    let mut events = vec![format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}],
+            "usage":{"prompt_tokens":40,"completion_tokens":1,"total_tokens":41}})
+    )];
+    events.extend(
+        openai_stream(&long_text(50), 40, 120, 0)
+            .into_iter()
+            .skip(1)
+            .take(50),
+    );
+    let server = MockLlm::start(
+        vec![Scripted {
+            abort: true,
+            ..Scripted::sse(events)
+        }],
+        None,
+    )
+    .await;
+    let mut request = request();
+    request.max_tokens = 4096;
+    let f = complete(&openai(&server.url, 0), &request, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(f.usage.input_tokens, 40, "the reported prompt count stands");
+    assert_eq!(
+        f.usage.output_tokens, 1000,
+        "3000 bytes of text at 3 a token"
+    );
+    assert!(f.estimated);
+}
+
+/// Output that was never reported is estimated, but never above the `max_tokens` the call
+/// asked for: that is all a provider can bill, and what the reservation was made for.
+#[tokio::test]
+async fn an_estimated_output_never_exceeds_the_calls_max_tokens() {
+    let mut request = request();
+    request.max_tokens = 50;
+    let usage = ecca::llm::estimate_usage(&request, &long_text(50));
+    assert_eq!(usage.output_tokens, 50, "estimate_usage is capped");
+
+    // A reply that reports no usage at all.
+    let mut no_usage = openai_stream(&long_text(50), 40, 120, 0);
+    no_usage.remove(no_usage.len() - 2);
+    // A stream that breaks after the text, before any usage.
+    let mut cut = openai_stream(&long_text(50), 40, 120, 0);
+    cut.truncate(cut.len() - 3);
+    let server = MockLlm::start(
+        vec![
+            Scripted::sse(no_usage),
+            Scripted {
+                abort: true,
+                ..Scripted::sse(cut)
+            },
+        ],
+        None,
+    )
+    .await;
+    let provider = openai(&server.url, 0);
+    let c = complete(&provider, &request, |_| {}).await.unwrap();
+    assert!(c.estimated);
+    assert_eq!(c.usage.output_tokens, 50, "a whole reply: {:?}", c.usage);
+    let f = complete(&provider, &request, |_| {}).await.unwrap_err();
+    assert!(f.estimated);
+    assert_eq!(f.usage.output_tokens, 50, "a broken stream: {:?}", f.usage);
+}
