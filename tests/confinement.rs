@@ -2,18 +2,20 @@
 //! links while a call runs, the root itself named as a file, half-applied diffs, and links
 //! that come with a cloned repository. Real files, real threads, real git.
 
+use ecca::mcp::client::McpClients;
 use ecca::mcp::servers::client_github::{
     ClientGithub, CloneArgs, CommitArgs, FileArg, GithubConfig,
 };
-use ecca::mcp::servers::code_assistant::{
-    ApplyDiffArgs, CodeAssistant, CreateFileArgs, RefactorArgs,
-};
+use ecca::mcp::servers::code_assistant::{ApplyDiffArgs, CodeAssistant, CreateFileArgs};
+use ecca::mcp::servers::code_context::{CodeContext, ListFilesArgs, StructureArgs};
 use ecca::mcp::servers::confine::Root;
 use rmcp::handler::server::wrapper::Parameters;
-use std::os::unix::fs::symlink;
+use serde_json::json;
+use std::os::unix::fs::{OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// A project root and, beside it, a directory no write may ever reach.
 struct Sandbox {
@@ -101,32 +103,115 @@ fn is_link(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Item 1: the temporary name beside a file is planted as a link to the outside.
+/// `ecca mcp serve code-assistant` over a root, as its own process: a fresh process, so
+/// the temporary and backup names it picks are known (`.NAME.PID-N.ecca-tmp`, its pid and
+/// a counter from 0).
+struct AssistantProcess {
+    child: std::process::Child,
+    clients: McpClients,
+    _data: tempfile::TempDir,
+}
+
+impl AssistantProcess {
+    fn start(root: &Path) -> AssistantProcess {
+        use std::io::BufRead;
+        let data = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecca"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args([
+                "mcp",
+                "serve",
+                "code-assistant",
+                "--listen",
+                "127.0.0.1:0",
+                "--root",
+            ])
+            .arg(root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        let clients = McpClients::new([("s".to_string(), url)], Duration::from_secs(60));
+        AssistantProcess {
+            child,
+            clients,
+            _data: data,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn call(&self, tool: &str, args: serde_json::Value) -> serde_json::Value {
+        self.clients.call("s", tool, args).await.unwrap()
+    }
+}
+
+impl Drop for AssistantProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Plants, beside `name`, a link to the outside under each of the first temporary and
+/// backup names the server process `pid` will try. Both draw on one counter: the
+/// temporary file takes the first free number (4, after the 4 planted), the backup the
+/// numbers after it (5 to 15 planted).
+fn plant_names(root: &Path, trap: &Path, name: &str, pid: u32) {
+    for (suffix, count) in [("tmp", 4), ("bak", 16)] {
+        for n in 0..count {
+            symlink(
+                trap.join(format!("{name}-{suffix}-{n}")),
+                root.join(format!(".{name}.{pid}-{n}.ecca-{suffix}")),
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// Item 1: the temporary names beside a file are planted as links to the outside, under
+/// the very names the server process will pick.
 #[tokio::test]
 async fn a_planted_temporary_name_never_leads_a_write_outside() {
     let s = sandbox();
     std::fs::write(s.root.join("a.py"), "x = 1\n").unwrap();
     std::fs::write(s.root.join("b.py"), "def greet():\n    pass\n").unwrap();
     std::fs::write(s.trap.join("victim.txt"), "keep").unwrap();
-    symlink(s.trap.join("victim.txt"), s.root.join(".a.py.ecca-tmp")).unwrap();
-    symlink(s.trap.join("new.txt"), s.root.join(".new.txt.ecca-tmp")).unwrap();
-    symlink(s.trap.join("b.txt"), s.root.join(".b.py.ecca-tmp")).unwrap();
-    let server = assistant(&s.root);
+    symlink(s.trap.join("victim.txt"), s.root.join("victim-link")).unwrap();
 
+    // Each call in a fresh process, so each one's first names are the planted ones.
+    let server = AssistantProcess::start(&s.root);
+    plant_names(&s.root, &s.trap, "a.py", server.pid());
     let diff = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n";
-    apply_diff(&server, diff).await.unwrap();
-    create_file(&server, "new.txt", "fresh\n", false)
-        .await
-        .unwrap();
+    server.call("apply_diff", json!({"diff": diff})).await;
+    drop(server);
+    let server = AssistantProcess::start(&s.root);
+    plant_names(&s.root, &s.trap, "new.txt", server.pid());
     server
-        .refactor(Parameters(RefactorArgs {
-            old_name: "greet".into(),
-            new_name: "welcome".into(),
-            path: None,
-            dry_run: false,
-        }))
-        .await
-        .unwrap();
+        .call(
+            "create_file",
+            json!({"path": "new.txt", "content": "fresh\n"}),
+        )
+        .await;
+    drop(server);
+    let server = AssistantProcess::start(&s.root);
+    plant_names(&s.root, &s.trap, "b.py", server.pid());
+    server
+        .call(
+            "refactor",
+            json!({"old_name": "greet", "new_name": "welcome"}),
+        )
+        .await;
+    drop(server);
 
     assert_eq!(tree(&s.trap), ["victim.txt"], "nothing was created outside");
     assert_eq!(
@@ -142,6 +227,16 @@ async fn a_planted_temporary_name_never_leads_a_write_outside() {
         assert!(!is_link(&path), "{name} is a plain file, not a link");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), content, "{name}");
     }
+    let planted = tree(&s.root)
+        .into_iter()
+        .filter(|n| n.contains(".ecca-"))
+        .filter(|n| is_link(&s.root.join(n)))
+        .count();
+    assert_eq!(
+        planted,
+        3 * 20,
+        "every planted link is still there, untouched"
+    );
 }
 
 /// Counts how often another thread's work counter moved between two calls of the
@@ -523,4 +618,222 @@ async fn random_tree_changes_never_let_a_write_out() {
             "seed {seed:#x}: nothing beside the root"
         );
     }
+}
+
+/// Review item 4: while a thread swaps a folder for a link to the outside, listing and
+/// describing the project never shows a name or size from outside.
+#[tokio::test]
+async fn a_folder_swapped_for_a_link_mid_listing_never_shows_the_outside() {
+    let s = sandbox();
+    std::fs::create_dir(s.root.join("sub")).unwrap();
+    std::fs::write(s.root.join("sub/inside.py"), "def f():\n    pass\n").unwrap();
+    std::fs::write(s.trap.join("secret_outside.py"), "x".repeat(7777)).unwrap();
+    symlink(&s.trap, s.root.join("link")).unwrap();
+    let server = CodeContext::new(Root::new(&s.root).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let swapper = {
+        let (root, done, swaps) = (s.root.clone(), done.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                exchange(&root.join("sub"), &root.join("link"));
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut seen_inside = 0;
+    let mut turns = Interleaving::new(&swaps);
+    let mut i = 0;
+    while turns.more(i) {
+        let path = ["", "sub", "link"][i as usize % 3];
+        let listed = server
+            .list_files(Parameters(ListFilesArgs {
+                path: Some(path.into()),
+                contains: None,
+                max: None,
+            }))
+            .await;
+        if let Ok(listed) = listed {
+            for f in &listed.0.files {
+                assert!(
+                    !f.path.contains("secret_outside") && f.bytes != 7777,
+                    "listed from outside: {f:?}"
+                );
+                seen_inside += usize::from(f.path.ends_with("inside.py"));
+            }
+        }
+        if i % 4 == 0
+            && let Ok(structure) = server
+                .get_structure(Parameters(StructureArgs { path: None }))
+                .await
+        {
+            let s = &structure.0;
+            assert!(
+                !s.tree.contains("secret_outside")
+                    && s.files.iter().all(|f| !f.path.contains("secret_outside")),
+                "described from outside: {}",
+                s.tree
+            );
+        }
+        i += 1;
+        turns.observe();
+    }
+    done.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    turns.check();
+    assert!(
+        seen_inside > 0,
+        "the real folder's file was listed at times"
+    );
+}
+
+/// Review item 6: a file swapped for a FIFO between the check and the read is refused,
+/// never waited on. The reads run on their own thread; a read that hangs shows as no
+/// progress for a long while, and the FIFO is then opened for writing to release it.
+#[test]
+fn a_file_swapped_for_a_fifo_is_refused_not_waited_on() {
+    let s = sandbox();
+    std::fs::write(s.root.join("data.txt"), "plain\n").unwrap();
+    let fifo = std::ffi::CString::new(s.root.join("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let root = Root::new(&s.root).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let reads = Arc::new(AtomicU64::new(0));
+    let swapper = {
+        let (dir, done, swaps) = (s.root.clone(), done.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                exchange(&dir.join("data.txt"), &dir.join("pipe"));
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let reader = {
+        let (swaps, reads) = (swaps.clone(), reads.clone());
+        std::thread::spawn(move || {
+            let mut turns = Interleaving::new(&swaps);
+            let mut i = 0;
+            let mut refused = 0;
+            while turns.more(i) {
+                match root.read("data.txt") {
+                    Ok(content) => assert_eq!(content, b"plain\n"),
+                    Err(e) => {
+                        assert!(e.contains("is not a file"), "{e}");
+                        refused += 1;
+                    }
+                }
+                i += 1;
+                reads.fetch_add(1, Ordering::Relaxed);
+                turns.observe();
+            }
+            turns.check();
+            refused
+        })
+    };
+    let mut last = (0, Instant::now());
+    while !reader.is_finished() {
+        let now = reads.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(30) {
+            done.store(true, Ordering::Relaxed);
+            for name in ["data.txt", "pipe"] {
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(s.root.join(name));
+            }
+            panic!("a read blocked on the FIFO for 30 seconds");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let refused = reader.join().unwrap();
+    assert!(refused > 0, "the FIFO was met at times and refused");
+}
+
+/// Review item 7: the new content of a file only its owner may read is never readable by
+/// others, not even in the temporary file before it is put in place. A thread looks at
+/// every temporary file it can catch.
+#[tokio::test]
+async fn a_private_files_new_content_is_never_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = sandbox();
+    std::fs::write(s.root.join("secret.env"), "old").unwrap();
+    std::fs::set_permissions(
+        s.root.join("secret.env"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let server = assistant(&s.root);
+    let done = Arc::new(AtomicBool::new(false));
+    let caught = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (root, done, caught) = (s.root.clone(), done.clone(), caught.clone());
+        std::thread::spawn(move || {
+            let mut open_modes = std::collections::BTreeSet::new();
+            while !done.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir(&root).unwrap().flatten() {
+                    if !entry.file_name().to_string_lossy().ends_with(".ecca-tmp") {
+                        continue;
+                    }
+                    if let Ok(m) = entry.metadata() {
+                        caught.fetch_add(1, Ordering::Relaxed);
+                        if m.permissions().mode() & 0o077 != 0 {
+                            open_modes.insert(m.permissions().mode() & 0o777);
+                        }
+                    }
+                }
+            }
+            open_modes
+        })
+    };
+    let content = "k".repeat(128 * 1024);
+    let mut turns = Interleaving::new(&caught);
+    let mut i = 0;
+    while turns.more(i) {
+        create_file(&server, "secret.env", &content, true)
+            .await
+            .unwrap();
+        i += 1;
+        turns.observe();
+    }
+    done.store(true, Ordering::Relaxed);
+    let open_modes = watcher.join().unwrap();
+    turns.check();
+    assert!(
+        open_modes.is_empty(),
+        "temporary files were caught readable by others, with modes {:?}",
+        open_modes
+            .iter()
+            .map(|m| format!("{m:o}"))
+            .collect::<Vec<_>>()
+    );
+    let mode = std::fs::metadata(s.root.join("secret.env"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the file keeps its mode");
+}
+
+/// Review item 9: a diff that renames a file is refused in a sentence, and changes nothing.
+#[tokio::test]
+async fn a_diff_that_renames_a_file_is_refused() {
+    let s = sandbox();
+    std::fs::write(s.root.join("x.py"), "a = 1\n").unwrap();
+    let server = assistant(&s.root);
+    let diff = "--- a/x.py\n+++ b/y.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n";
+    let msg = apply_diff(&server, diff).await.unwrap_err();
+    assert!(
+        msg.contains("renames x.py to y.py") && msg.contains("nothing was changed"),
+        "{msg}"
+    );
+    assert_eq!(tree(&s.root), ["x.py"]);
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("x.py")).unwrap(),
+        "a = 1\n"
+    );
 }

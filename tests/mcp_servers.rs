@@ -257,13 +257,13 @@ async fn code_assistant_applies_all_files_or_none() {
         .contains("outside the project root")
     );
 
-    // Links to an outside folder and file, a planted temporary name, and the root itself:
-    // every write through them is refused and nothing appears outside.
+    // Links to an outside folder and file, and the root itself: every write through them
+    // is refused and nothing appears outside. (Planted temporary names need the server's
+    // own pid and counter; tests/confinement.rs plants them beside a server process.)
     let outside = tempfile::tempdir().unwrap();
     let o = outside.path();
     std::os::unix::fs::symlink(o, p.join("out")).unwrap();
     std::os::unix::fs::symlink(o.join("t.txt"), p.join("link.txt")).unwrap();
-    std::os::unix::fs::symlink(o.join("tmp.txt"), p.join(".made.txt.ecca-tmp")).unwrap();
     for (args, says) in [
         (
             json!({"path": "out/x.txt", "content": "x"}),

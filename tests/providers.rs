@@ -442,3 +442,226 @@ async fn openai_finish_reason_length_is_a_truncated_reply() {
         "a reply that ran out of room is known as cut off"
     );
 }
+
+/// Text of `lines` lines of 60 bytes each: 20 tokens a line at ecca's high estimate.
+fn long_text(lines: usize) -> String {
+    format!("{}\n", "x".repeat(59)).repeat(lines)
+}
+
+/// An OpenRouter-style failure: text streams, then one chunk reports the usage billed so
+/// far together with an error. The reported output count stands; the text is not estimated
+/// again on top of it.
+#[tokio::test]
+async fn an_error_chunk_with_usage_after_the_text_is_charged_as_reported() {
+    let mut events = openai_stream(&long_text(50), 40, 120, 0);
+    events.truncate(events.len() - 3); // no finish, no usage chunk, no [DONE]
+    events.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"error"}],
+            "usage":{"prompt_tokens":40,"completion_tokens":120,"total_tokens":160},
+            "error":{"code":502,"message":"upstream provider died"}})
+    ));
+    let server = MockLlm::start(vec![Scripted::sse(events)], None).await;
+    let mut request = request();
+    request.max_tokens = 4096;
+    let f = complete(&openai(&server.url, 0), &request, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&f.error, LlmError::Provider { message, .. } if message.contains("upstream provider died")),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(
+        (f.usage.input_tokens, f.usage.output_tokens),
+        (40, 120),
+        "the provider's own count, not 3000 bytes / 3"
+    );
+    assert!(!f.estimated, "nothing was estimated");
+}
+
+/// Text that arrives after the last usage report is still charged at an estimate.
+#[tokio::test]
+async fn text_after_the_last_usage_report_is_topped_up_when_the_stream_breaks() {
+    let mut events = vec![format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}],
+            "usage":{"prompt_tokens":40,"completion_tokens":1,"total_tokens":41}})
+    )];
+    events.extend(
+        openai_stream(&long_text(50), 40, 120, 0)
+            .into_iter()
+            .skip(1)
+            .take(50),
+    );
+    let server = MockLlm::start(
+        vec![Scripted {
+            abort: true,
+            ..Scripted::sse(events)
+        }],
+        None,
+    )
+    .await;
+    let mut request = request();
+    request.max_tokens = 4096;
+    let f = complete(&openai(&server.url, 0), &request, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(f.usage.input_tokens, 40, "the reported prompt count stands");
+    assert_eq!(
+        f.usage.output_tokens, 1000,
+        "3000 bytes of text at 3 a token"
+    );
+    assert!(f.estimated);
+}
+
+/// Output that was never reported is estimated, but never above the `max_tokens` the call
+/// asked for: that is all a provider can bill, and what the reservation was made for.
+#[tokio::test]
+async fn an_estimated_output_never_exceeds_the_calls_max_tokens() {
+    let mut request = request();
+    request.max_tokens = 50;
+    let usage = ecca::llm::estimate_usage(&request, &long_text(50));
+    assert_eq!(usage.output_tokens, 50, "estimate_usage is capped");
+
+    // A reply that reports no usage at all.
+    let mut no_usage = openai_stream(&long_text(50), 40, 120, 0);
+    no_usage.remove(no_usage.len() - 2);
+    // A stream that breaks after the text, before any usage.
+    let mut cut = openai_stream(&long_text(50), 40, 120, 0);
+    cut.truncate(cut.len() - 3);
+    let server = MockLlm::start(
+        vec![
+            Scripted::sse(no_usage),
+            Scripted {
+                abort: true,
+                ..Scripted::sse(cut)
+            },
+        ],
+        None,
+    )
+    .await;
+    let provider = openai(&server.url, 0);
+    let c = complete(&provider, &request, |_| {}).await.unwrap();
+    assert!(c.estimated);
+    assert_eq!(c.usage.output_tokens, 50, "a whole reply: {:?}", c.usage);
+    let f = complete(&provider, &request, |_| {}).await.unwrap_err();
+    assert!(f.estimated);
+    assert_eq!(f.usage.output_tokens, 50, "a broken stream: {:?}", f.usage);
+}
+
+/// Review item 8: a stop given while a cut-off reply is being settled ends the run there;
+/// the second, roomier ask is neither sent nor reserved nor charged. The store is held
+/// locked from the moment the first request arrives, so the settlement of the cut-off
+/// call waits on it while the stop is given; the lock is let go only after the stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_a_cut_off_reply_is_settled_does_not_ask_again() {
+    use ecca::config::{Config, ProviderKind};
+    use ecca::domain::TaskStatus;
+    use ecca::supervisor::{
+        Command, Delivery, Event, NewTask, Reply, Supervisor, SupervisorOptions,
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let db: Arc<Mutex<Option<std::path::PathBuf>>> = Arc::new(Mutex::new(None));
+    let lock: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::new(Mutex::new(None));
+    let calls = Arc::new(AtomicU64::new(0));
+    let reply = "def hello():\n    print('hi')\n";
+    let server = {
+        let (db, lock, calls) = (db.clone(), lock.clone(), calls.clone());
+        MockLlm::start(
+            vec![],
+            Some(Arc::new(move |_: &serde_json::Value| {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let path = db.lock().unwrap().clone().unwrap();
+                    let conn = rusqlite::Connection::open(path).unwrap();
+                    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                    *lock.lock().unwrap() = Some(conn);
+                }
+                Scripted::sse(
+                    anthropic_stream(reply, 500, 300, 0, 0)
+                        .into_iter()
+                        .map(|e| e.replace("\"end_turn\"", "\"max_tokens\""))
+                        .collect(),
+                )
+            })),
+        )
+        .await
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.models.provider = ProviderKind::Anthropic;
+    config.providers.anthropic.base_url = Some(server.url.clone());
+    config.providers.anthropic.max_retries = Some(0);
+    let mut options = SupervisorOptions::new(dir.path().to_path_buf(), config);
+    options.env = Arc::new(|k| (k == "ANTHROPIC_API_KEY").then(|| "sk-test".to_string()));
+    let sup = Supervisor::start(options).await.unwrap();
+    *db.lock().unwrap() = Some(sup.store().path().to_path_buf());
+    sup.execute(Command::UpsertClient {
+        id: "acme".into(),
+        name: "acme".into(),
+        monthly_budget_micros: 100_000_000,
+    })
+    .await
+    .unwrap();
+    let mut events = sup.subscribe();
+    let Reply::TaskStarted { task_id, .. } = sup
+        .execute(Command::StartTask {
+            task: NewTask {
+                client_id: "acme".into(),
+                title: "Write a Python hello world".into(),
+                description: String::new(),
+                stack: "python".into(),
+                source: "batch".into(),
+                agent_kind: "builtin".into(),
+                budget_micros: None,
+                provider: None,
+            },
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("the task did not start");
+    };
+    // The whole cut-off reply has streamed: the call is done and its settlement waits on
+    // the held store.
+    let mut streamed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while streamed != reply {
+        assert!(
+            Instant::now() < deadline,
+            "the reply never streamed: {streamed:?}"
+        );
+        if let Ok(Some(Delivery::Event(e))) =
+            tokio::time::timeout(Duration::from_secs(1), events.next()).await
+            && let Event::ModelDelta { text, .. } = e.as_ref()
+        {
+            streamed.push_str(text);
+        }
+    }
+    // Reading the end of the stream after its last text takes the driver no time at all;
+    // this only gives a loaded machine room to get there before the stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sup.execute(Command::Cancel {
+        task_id: task_id.clone(),
+    })
+    .await
+    .unwrap();
+    let held = lock.lock().unwrap().take();
+    if let Some(conn) = held {
+        conn.execute_batch("COMMIT").unwrap();
+    }
+    let t = sup.wait_settled(&task_id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Cancelled, "{:?}", t.status_reason);
+    let conn = rusqlite::Connection::open(sup.store().path()).unwrap();
+    let outcomes: Vec<String> = conn
+        .prepare("SELECT outcome FROM cost_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(outcomes.len(), 1, "one call, charged once: {outcomes:?}");
+    assert_eq!(server.request_count(), 1, "the second ask never went out");
+}

@@ -406,6 +406,11 @@ impl Driver<'_> {
                         run_id: ctx.scope.run_id.clone(),
                         text,
                     });
+                    // A stop requested while the cut-off call was settled: the second ask
+                    // must not go out, nor be reserved or charged.
+                    if ctx.cancel.is_cancelled() {
+                        return self.cancelled_before_asking(agent, call.purpose).await;
+                    }
                     request.max_tokens = room;
                     asked_again = true;
                 }
@@ -527,6 +532,22 @@ impl Driver<'_> {
             task_total_micros: settled.task_total,
             client_month_micros: settled.client_month_total,
         });
+    }
+
+    /// Folds a stop that came before a model call went out into the machine and records
+    /// it; nothing was reserved for the call, so nothing is charged.
+    async fn cancelled_before_asking(
+        &mut self,
+        agent: &mut Agent,
+        purpose: crate::llm::Purpose,
+    ) -> Result<Vec<Effect>, StoreError> {
+        let record = event_op(
+            &self.ctx.scope,
+            "model_cancelled",
+            serde_json::json!({"purpose": purpose}),
+        );
+        let next = agent.handle(AgentEvent::Cancel);
+        self.persist(agent, vec![record]).await.map(|()| next)
     }
 
     /// Folds a ledger refusal into the machine and records it.

@@ -192,11 +192,12 @@ impl fmt::Display for CallFailure {
 /// reservation uses (one token per three bytes plus framing), and the streamed text at one
 /// token per three bytes. Real tokenisers average about four bytes a token, so both err
 /// high; output the provider did not stream (hidden reasoning) cannot be seen and is not
-/// counted.
+/// counted. The output is capped at the call's `max_tokens`: a provider cannot bill more,
+/// and the reservation (and so every budget cap) was made for no more.
 pub fn estimate_usage(request: &ModelRequest, streamed_text: &str) -> Usage {
     Usage {
         input_tokens: request.estimated_prompt_tokens(),
-        output_tokens: estimate_tokens_high(streamed_text),
+        output_tokens: estimate_tokens_high(streamed_text).min(request.max_tokens),
         ..Usage::default()
     }
 }
@@ -219,22 +220,30 @@ pub async fn complete(
         })?;
     let mut text = String::new();
     let mut usage: Option<Usage> = None;
+    // Whether text arrived after the last usage report (or with none yet): only then can
+    // the provider have billed output it has not reported.
+    let mut unreported_text = false;
     let mut stop: Option<Option<String>> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(Chunk::Text(t)) => {
                 on_text(&t);
                 text.push_str(&t);
+                unreported_text |= !t.is_empty();
             }
-            Ok(Chunk::Usage(u)) => usage = Some(u),
+            Ok(Chunk::Usage(u)) => {
+                usage = Some(u);
+                unreported_text = false;
+            }
             Ok(Chunk::Done { stop_reason }) => stop = Some(stop_reason),
             Err(error) => {
                 // Charge at least what was seen: a provider may have billed output that it
-                // never reported because the stream broke first.
+                // never reported because the stream broke first. A report that came after
+                // the last text already counts all of it, and stands as reported.
                 let seen = estimate_usage(request, &text);
                 let mut charged = usage.unwrap_or_default();
                 let mut estimated = false;
-                if charged.output_tokens < seen.output_tokens {
+                if unreported_text && charged.output_tokens < seen.output_tokens {
                     charged.output_tokens = seen.output_tokens;
                     estimated = true;
                 }

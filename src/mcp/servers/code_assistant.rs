@@ -176,6 +176,14 @@ impl CodeAssistant {
                 .map_err(|e| format!("the diff for {shown} is malformed: {e}"))?;
             let (path, base, action) = match (&part.old_path, &part.new_path) {
                 (None, Some(new)) => (Root::normal(new)?, String::new(), "created"),
+                (Some(old), Some(new)) if Root::normal(old)? != Root::normal(new)? => {
+                    // Applying the hunks to the old file alone would drop the new name.
+                    return Err(format!(
+                        "the diff renames {old} to {new}, and renames are not applied; send \
+                         the removal of {old} (+++ /dev/null) and the creation of {new} \
+                         (--- /dev/null) instead; nothing was changed"
+                    ));
+                }
                 (Some(old), new) => {
                     let bytes = self.root.read(old)?;
                     let base = String::from_utf8(bytes).map_err(|_| {
@@ -268,11 +276,10 @@ impl CodeAssistant {
         }
         let re = regex::Regex::new(&format!(r"\b{}\b", regex::escape(&args.old_name)))
             .map_err(|e| e.to_string())?;
-        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
         let context = CodeContext::new(self.root.clone());
         let listed = context
             .list_files(Parameters(super::code_context::ListFilesArgs {
-                path: Some(self.root.relative(&dir)),
+                path: args.path.clone(),
                 contains: None,
                 max: Some(100_000),
             }))

@@ -7,7 +7,6 @@ use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// Files larger than this are cut, with a marker saying how much was left out.
 pub const READ_LIMIT: usize = 256 * 1024;
@@ -113,16 +112,11 @@ impl CodeContext {
         }
     }
 
-    /// Files under `dir`, honouring .gitignore and skipping hidden entries and .git.
-    fn walk(&self, dir: &Path) -> impl Iterator<Item = std::path::PathBuf> + use<> {
-        ignore::WalkBuilder::new(dir)
-            .require_git(false)
-            .follow_links(false)
-            .sort_by_file_path(|a, b| a.cmp(b))
-            .build()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-            .map(|e| e.into_path())
+    /// Files under `dir`, honouring .gitignore and skipping hidden entries and .git. The
+    /// walk goes through the root's handle and follows no link (see [`Root::files`]), so
+    /// a folder swapped for a link mid-walk cannot bring in names from outside.
+    fn walk(&self, dir: Option<&str>) -> Result<super::confine::Files, String> {
+        self.root.files(dir.unwrap_or(""))
     }
 }
 
@@ -205,23 +199,26 @@ impl CodeContext {
         &self,
         Parameters(args): Parameters<ListFilesArgs>,
     ) -> Result<Json<FileList>, String> {
-        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
+        let listed = self.walk(args.path.as_deref())?;
         let max = args.max.unwrap_or(1000).clamp(1, 100_000) as usize;
         let mut files = Vec::new();
         let mut truncated = false;
-        for path in self.walk(&dir) {
-            let rel = self.root.relative(&path);
-            if args.contains.as_deref().is_some_and(|c| !rel.contains(c)) {
+        for f in listed {
+            if args
+                .contains
+                .as_deref()
+                .is_some_and(|c| !f.path.contains(c))
+            {
                 continue;
             }
             if files.len() == max {
                 truncated = true;
                 break;
             }
-            let bytes = std::fs::symlink_metadata(&path)
-                .map(|m| m.len())
-                .unwrap_or(0);
-            files.push(FileEntry { path: rel, bytes });
+            files.push(FileEntry {
+                path: f.path,
+                bytes: f.bytes,
+            });
         }
         Ok(Json(FileList { files, truncated }))
     }
@@ -262,11 +259,11 @@ impl CodeContext {
     ) -> Result<Json<SearchResult>, String> {
         let re = regex::Regex::new(&args.pattern)
             .map_err(|e| format!("the pattern is not a valid regular expression: {e}"))?;
-        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
+        let listed = self.walk(args.path.as_deref())?;
         let max = args.max_results.unwrap_or(200).clamp(1, 10_000) as usize;
         let mut matches = Vec::new();
-        for path in self.walk(&dir) {
-            let rel = self.root.relative(&path);
+        for f in listed {
+            let rel = f.path;
             let Ok(Ok(text)) = self.root.read(&rel).map(String::from_utf8) else {
                 continue;
             };
@@ -299,11 +296,11 @@ impl CodeContext {
         &self,
         Parameters(args): Parameters<StructureArgs>,
     ) -> Result<Json<Structure>, String> {
-        let dir = self.root.dir_path(args.path.as_deref().unwrap_or(""))?;
+        let listed = self.walk(args.path.as_deref())?;
         let mut files = Vec::new();
         let mut tree = String::new();
-        for path in self.walk(&dir).take(5_000) {
-            let rel = self.root.relative(&path);
+        for f in listed.take(5_000) {
+            let rel = f.path;
             let language = language_of(&rel);
             // Read through the root handle: the walk's path could have been swapped for
             // a link since it was listed.

@@ -6,12 +6,14 @@
 //! paths and `..` are refused before anything is touched.
 
 mod changes;
+mod walk;
 
 pub use changes::{Change, WriteMode};
+pub use walk::{Files, Listed};
 
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, OpenOptionsExt};
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -109,37 +111,53 @@ impl Root {
     }
 
     /// The content of a file beneath the root. Links are followed only while they stay
-    /// beneath it.
+    /// beneath it. The file is opened once and everything is asked of that open handle,
+    /// so it cannot be swapped between the check and the read; it is opened non-blocking,
+    /// so a FIFO or device put in its place is refused rather than waited on forever.
     pub fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
         let path = Self::checked(rel)?;
-        let meta = self
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true).custom_flags(libc::O_NONBLOCK);
+        let mut file = self
             .handle
-            .metadata(&path)
+            .open_with(&path, &options)
             .map_err(|e| Self::read_error(rel, e))?;
+        let meta = file.metadata().map_err(|e| Self::read_error(rel, e))?;
         if !meta.is_file() {
             return Err(format!("{rel} is not a file"));
         }
-        self.handle
-            .read(&path)
-            .map_err(|e| Self::read_error(rel, e))
+        let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut content)
+            .map_err(|e| Self::read_error(rel, e))?;
+        Ok(content)
     }
 
-    /// A directory beneath the root ("" for the root), checked through the handle, as a
-    /// path to start a walk from. The walk must not follow links, and files it finds are
-    /// read back through [`Root::read`].
-    pub fn dir_path(&self, rel: &str) -> Result<PathBuf, String> {
-        let path = Self::checked(rel)?;
-        let meta = self
+    /// The regular files beneath a folder of the root ("" for the root), sorted by path,
+    /// skipping hidden and ignored entries and links; see [`walk`]. The folder itself may
+    /// be reached through a link that stays beneath the root.
+    pub fn files(&self, rel: &str) -> Result<Files, String> {
+        let parts = components(rel.trim())?;
+        let mut ancestors = Vec::new();
+        let mut at = PathBuf::new();
+        let mut dir = self
             .handle
-            .metadata(&path)
-            .map_err(|e| Self::read_error(rel, e))?;
-        if !meta.is_dir() {
-            return Err(format!("{} is not a directory", rel.trim()));
+            .try_clone()
+            .map_err(|e| format!("the project root cannot be used: {e}"))?;
+        for part in &parts {
+            let next = dir.open_dir(part).map_err(|e| {
+                if is_escape(&e) {
+                    Self::read_error(rel, e)
+                } else if e.kind() == io::ErrorKind::NotADirectory {
+                    format!("{} is not a directory", rel.trim())
+                } else {
+                    format!("{} cannot be listed: {e}", rel.trim())
+                }
+            })?;
+            ancestors.push((dir, at.clone()));
+            at.push(part);
+            dir = next;
         }
-        if path == Path::new(".") {
-            return Ok(self.dir.clone());
-        }
-        Ok(self.dir.join(path))
+        Ok(Files::new(&self.dir, &ancestors, dir, at))
     }
 
     /// Writes every change or none; see [`changes`].
@@ -211,8 +229,10 @@ mod tests {
                 .unwrap_err()
                 .contains("outside the project root")
         );
-        assert!(root.dir_path("out").unwrap_err().contains("outside"));
-        assert_eq!(root.dir_path("").unwrap(), root.dir());
+        assert!(root.files("out").unwrap_err().contains("outside"));
+        assert!(root.files("a.txt").unwrap_err().contains("not a directory"));
+        let listed: Vec<String> = root.files("").unwrap().map(|f| f.path).collect();
+        assert_eq!(listed, ["a.txt"], "links are not listed");
         let msg = root.write("out/new.txt", b"x", false).unwrap_err();
         assert!(msg.contains("outside the project root"), "{msg}");
         root.write("new.txt", b"x", false).unwrap();

@@ -22,7 +22,7 @@
 //! file between the check and the placement has its change replaced.
 
 use cap_fs_ext::DirExt;
-use cap_std::fs::{Dir, OpenOptions, Permissions};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -164,26 +164,38 @@ fn open_folders(
     Ok(dir)
 }
 
-/// Writes `content` to a fresh temporary file beside `name` and returns its name.
+/// The mode a new file is created with (before the umask), as any editor would.
+const NEW_FILE_MODE: u32 = 0o666;
+
+/// Writes `content` to a fresh temporary file and returns its name. Names come from
+/// `names` (see [`beside`]); one that is taken (planted, or another process's) is passed
+/// over, never opened. The file is created with the mode it will end with, so its content
+/// is never readable by anyone the finished file would not let read it.
 fn write_temp(
     dir: &Dir,
-    name: &OsStr,
     content: &[u8],
     permissions: Option<Permissions>,
+    names: &mut dyn FnMut() -> OsString,
 ) -> io::Result<OsString> {
+    let mode = permissions
+        .as_ref()
+        .map_or(NEW_FILE_MODE, |p| p.mode() & 0o7777);
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create_new(true).mode(mode);
     for _ in 0..64 {
-        let temp = beside(name, "tmp");
+        let temp = names();
         let mut file = match dir.open_with(&temp, &options) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         };
-        let written = file.write_all(content).and_then(|()| match &permissions {
+        // The umask may have taken bits away at creation; give them back before the
+        // content goes in (it only ever narrows, so nothing was exposed meanwhile).
+        let written = match &permissions {
             Some(p) => file.set_permissions(p.clone()),
             None => Ok(()),
-        });
+        }
+        .and_then(|()| file.write_all(content));
         if let Err(e) = written {
             let _ = dir.remove_file(&temp);
             return Err(e);
@@ -233,7 +245,7 @@ fn stage(root: &Dir, change: &Change, made: &mut Vec<MadeDir>) -> Result<Staged,
     let name = name.to_os_string();
     let temp = match content {
         Some(bytes) => Some(
-            write_temp(&dir, &name, bytes, permissions)
+            write_temp(&dir, bytes, permissions, &mut || beside(&name, "tmp"))
                 .map_err(|e| format!("{shown} could not be written: {e}"))?,
         ),
         None => None,
@@ -311,18 +323,16 @@ fn undo(s: &mut Staged) -> Result<(), String> {
     if !s.placed {
         return Ok(());
     }
-    match s.backup.clone() {
-        Some(backup) => s
-            .dir
-            .rename(&backup, &s.dir, &s.name)
-            .map(|()| s.backup = None)
-            .map_err(|e| {
-                format!(
-                    "{} could not be put back ({e}); its previous content is in {} beside it",
-                    s.shown,
-                    backup.to_string_lossy()
-                )
-            }),
+    match s.backup.take() {
+        Some(backup) => s.dir.rename(&backup, &s.dir, &s.name).map_err(|e| {
+            // The backup is now the only copy of the previous content: it is no longer
+            // `s.backup`, so cleaning up leaves it where the sentence says it is.
+            format!(
+                "{} could not be put back ({e}); its previous content is in {} beside it",
+                s.shown,
+                backup.to_string_lossy()
+            )
+        }),
         None => s.dir.remove_file(&s.name).map_err(|e| {
             format!(
                 "{} was created and could not be removed again: {e}",
@@ -462,6 +472,75 @@ mod tests {
             names,
             ["a.txt", "gone.txt", "new"],
             "no temporaries or backups left"
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_put_back_keeps_its_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("a.txt"), "old a").unwrap();
+        let root = Root::new(p).unwrap();
+        let change = Change::Write {
+            path: "a.txt".into(),
+            content: b"new a".to_vec(),
+            mode: WriteMode::Replace,
+        };
+        let mut made = Vec::new();
+        let mut staged = vec![stage(root.handle(), &change, &mut made).unwrap()];
+        place(&mut staged[0]).unwrap();
+        // Something puts a non-empty folder where the file was: it cannot be put back.
+        std::fs::remove_file(p.join("a.txt")).unwrap();
+        std::fs::create_dir(p.join("a.txt")).unwrap();
+        std::fs::write(p.join("a.txt/theirs"), "x").unwrap();
+        let err = undo(&mut staged[0]).unwrap_err();
+        clean(&staged, &made, true);
+        let kept = err
+            .split("its previous content is in ")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix(" beside it"))
+            .unwrap_or_else(|| panic!("the sentence names the backup: {err}"));
+        assert_eq!(
+            std::fs::read_to_string(p.join(kept)).unwrap(),
+            "old a",
+            "the backup the sentence names is still there"
+        );
+    }
+
+    #[test]
+    fn a_taken_temporary_name_is_passed_over_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(outside.path().join("victim.txt"), "keep").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim.txt"), p.join(".planted")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("new.txt"), p.join(".dangling")).unwrap();
+        let root = Root::new(p).unwrap();
+        let mut names = [".planted", ".dangling", ".fresh"]
+            .map(OsString::from)
+            .into_iter();
+        let temp = write_temp(root.handle(), b"content", None, &mut || {
+            names
+                .next()
+                .unwrap_or_else(|| OsString::from(".unexpected"))
+        })
+        .unwrap();
+        assert_eq!(
+            temp,
+            OsString::from(".fresh"),
+            "both taken names were passed over"
+        );
+        assert_eq!(
+            std::fs::read_to_string(p.join(".fresh")).unwrap(),
+            "content"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("victim.txt")).unwrap(),
+            "keep"
+        );
+        assert!(
+            !outside.path().join("new.txt").exists(),
+            "nothing was created through the dangling link"
         );
     }
 }
