@@ -50,6 +50,18 @@ impl Probe {
         }
     }
 
+    /// Carries the annotations other servers give their tools of the same names, so the
+    /// probe's tools say exactly what ecca's say, while the probe itself does not claim to
+    /// be one of ecca's servers.
+    fn annotated_as(mut self, tools: &[rmcp::model::Tool]) -> Self {
+        for t in tools {
+            if let Some(route) = self.tool_router.map.get_mut(t.name.as_ref()) {
+                route.attr.annotations = t.annotations.clone();
+            }
+        }
+        self
+    }
+
     fn count(&self, tool: &str) -> usize {
         self.counts.lock().unwrap().get(tool).copied().unwrap_or(0)
     }
@@ -94,6 +106,16 @@ impl Probe {
     #[tool(description = "Reads.", annotations(read_only_hint = true))]
     async fn peek(&self) -> String {
         self.enter("peek").await
+    }
+
+    #[tool(description = "Reads a file, as code-context's does.")]
+    async fn read_file(&self) -> String {
+        self.enter("read_file").await
+    }
+
+    #[tool(description = "Creates a file, as code-assistant's does.")]
+    async fn create_file(&self) -> String {
+        self.enter("create_file").await
     }
 
     #[tool(description = "How long the text is.")]
@@ -676,4 +698,178 @@ async fn servers_introduce_themselves_check_origins_and_answer_in_json_rpc() {
         closed.status()
     );
     server.stop().await;
+}
+
+/// Every tool of ecca's six servers, as `tools/list` gives it over HTTP.
+async fn ecca_tools(dir: &Path) -> HashMap<String, rmcp::model::Tool> {
+    use ecca::mcp::servers::client_github::{ClientGithub, GithubConfig};
+    use ecca::mcp::servers::code_assistant::CodeAssistant;
+    use ecca::mcp::servers::code_context::CodeContext;
+    use ecca::mcp::servers::code_execution::CodeExecution;
+    use ecca::mcp::servers::confine::Root;
+    use ecca::mcp::servers::linter::Linter;
+    use ecca::mcp::servers::vector_code::{Embedder, VectorCode};
+    let at = || SocketAddr::from(([127, 0, 0, 1], 0));
+    let root = Root::new(dir).unwrap();
+    let (r1, r2) = (root.clone(), root);
+    let vectors = VectorCode::open(dir, Embedder::Local).unwrap();
+    let github = ClientGithub::new(GithubConfig {
+        client_id: "acme".into(),
+        token: "secret-token".into(),
+        repo_url: "http://127.0.0.1:9/acme.git".into(),
+        api_base: "http://127.0.0.1:9".into(),
+        repo_slug: None,
+        workdir: dir.join("work"),
+    });
+    let running = vec![
+        (
+            "code-context",
+            servers::serve(at(), move || CodeContext::new(r1.clone()))
+                .await
+                .unwrap(),
+        ),
+        (
+            "code-assistant",
+            servers::serve(at(), move || CodeAssistant::new(r2.clone()))
+                .await
+                .unwrap(),
+        ),
+        (
+            "code-execution",
+            servers::serve(at(), || CodeExecution::new(None))
+                .await
+                .unwrap(),
+        ),
+        (
+            "vector-code",
+            servers::serve(at(), move || vectors.clone()).await.unwrap(),
+        ),
+        ("linter", servers::serve(at(), Linter::new).await.unwrap()),
+        (
+            "client-github",
+            servers::serve(at(), move || github.clone()).await.unwrap(),
+        ),
+    ];
+    let clients = McpClients::new(
+        running
+            .iter()
+            .map(|(name, r)| (name.to_string(), r.url.clone())),
+        Duration::from_secs(60),
+    );
+    let mut tools = HashMap::new();
+    for (name, server) in running {
+        for t in clients.tools(name).await.unwrap() {
+            tools.insert(t.name.to_string(), t);
+        }
+        server.stop().await;
+    }
+    tools
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = ecca_tools(dir.path()).await;
+    let reads = [
+        "list_files",
+        "read_file",
+        "search_code",
+        "get_structure",
+        "generate_diff",
+        "search_similar",
+        "get_pattern",
+        "lint_python",
+        "lint_js",
+        "fix_lint",
+    ];
+    let changes = [
+        "apply_diff",
+        "create_file",
+        "refactor",
+        "store_snippet",
+        "run_python",
+        "run_node",
+        "run_bash",
+        "commit",
+        "open_pr",
+        "clone",
+        "push",
+    ];
+    assert_eq!(
+        tools.len(),
+        reads.len() + changes.len(),
+        "{:?}",
+        tools.keys()
+    );
+    for name in reads {
+        let said = tools[name].annotations.as_ref();
+        assert_eq!(said.and_then(|a| a.read_only_hint), Some(true), "{name}");
+    }
+    for name in changes {
+        let said = tools[name].annotations.as_ref();
+        assert_eq!(said.and_then(|a| a.read_only_hint), Some(false), "{name}");
+        assert!(
+            said.and_then(|a| a.destructive_hint).is_some()
+                && said.and_then(|a| a.idempotent_hint).is_some(),
+            "{name} says whether it destroys and whether it may run twice: {said:?}"
+        );
+    }
+    for name in ["apply_diff", "create_file", "refactor", "commit"] {
+        let said = tools[name].annotations.as_ref();
+        assert_eq!(said.and_then(|a| a.destructive_hint), Some(true), "{name}");
+        assert_eq!(said.and_then(|a| a.idempotent_hint), Some(false), "{name}");
+    }
+
+    // A server that is not ecca's but annotates read_file and create_file as ecca's servers
+    // do: only the annotations can tell the client which one is safe to send again.
+    let probe =
+        Probe::new().annotated_as(&[tools["read_file"].clone(), tools["create_file"].clone()]);
+    let first = probe_server(&probe).await;
+    let relay = Relay::start(first.addr).await;
+    let c = McpClients::new(
+        [("probe".to_string(), relay.url())],
+        Duration::from_secs(90),
+    );
+
+    let cc = c.clone();
+    let call = tokio::spawn(async move { cc.call("probe", "create_file", json!({})).await });
+    let p = probe.clone();
+    wait_until("the server runs create_file", move || {
+        p.count("create_file") == 1
+    })
+    .await;
+    let second = probe_server(&probe).await;
+    relay.restart_onto(second.addr);
+    first.abort();
+    let err = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the cut create_file still waits 60 s after the restart")
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        probe.count("create_file"),
+        1,
+        "create_file was sent again: {err}"
+    );
+    assert!(err.contains("may or may not have run"), "{err}");
+
+    let cc = c.clone();
+    let call = tokio::spawn(async move { cc.call("probe", "read_file", json!({})).await });
+    let p = probe.clone();
+    wait_until("the server runs read_file", move || {
+        p.count("read_file") == 1
+    })
+    .await;
+    let third = probe_server(&probe).await;
+    relay.restart_onto(third.addr);
+    second.abort();
+    let answer = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the cut read_file still waits 60 s after the restart")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, Value::String("read_file ran".into()));
+    assert_eq!(probe.count("read_file"), 2, "the cut read was sent again");
+    third.stop().await;
 }

@@ -5,7 +5,8 @@
 
 use rmcp::model::Tool;
 
-/// ecca's own tools that change something: never sent twice, whatever a server claims.
+/// ecca's own tools that change something: what to check before calling one again, and,
+/// for a tool that carries no annotation, a name that is never sent twice.
 const CHANGES: &[(&str, &str)] = &[
     (
         "commit",
@@ -41,7 +42,8 @@ const CHANGES: &[(&str, &str)] = &[
     ),
 ];
 
-/// ecca's own tools that only read, trusted when the server says it is one of ecca's.
+/// ecca's own tools that only read: the fallback for a server that says it is one of ecca's
+/// but does not annotate its tools (an older ecca).
 const READS: &[&str] = &[
     "list_files",
     "read_file",
@@ -55,15 +57,17 @@ const READS: &[&str] = &[
     "fix_lint",
 ];
 
-/// Whether sending `tool` again after a cut can only repeat a read.
+/// Whether sending `tool` again after a cut can only repeat a read or an idempotent change.
+/// The tool's own annotation decides first; ecca's names are the fallback for a tool that
+/// carries none.
 pub(super) fn may_resend(tool: &str, listed: Option<&Tool>, ecca_server: bool) -> bool {
+    if let Some(said) = listed.and_then(|t| t.annotations.as_ref()) {
+        return said.read_only_hint == Some(true) || said.idempotent_hint == Some(true);
+    }
     if runs_code(tool) || CHANGES.iter().any(|(name, _)| *name == tool) {
         return false;
     }
-    let said = listed
-        .and_then(|t| t.annotations.as_ref())
-        .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
-    said || (ecca_server && READS.contains(&tool))
+    ecca_server && READS.contains(&tool)
 }
 
 /// What to look at before calling `tool` again.
@@ -110,17 +114,21 @@ mod tests {
         assert!(may_resend("put", Some(&tool("put", idempotent)), false));
         assert!(!may_resend("put", Some(&tool("put", None)), false));
         assert!(!may_resend("anything", None, false));
-        // ecca's own names that change something, even where a server claims otherwise.
-        assert!(!may_resend(
+        // An annotation decides before any name: a read-only commit is a read.
+        assert!(may_resend(
             "commit",
             Some(&tool("commit", read_only.clone())),
-            true
+            false
         ));
+        let changes = Some(ToolAnnotations::new().read_only(false).idempotent(false));
         assert!(!may_resend(
-            "run_bash",
-            Some(&tool("run_bash", read_only)),
+            "read_file",
+            Some(&tool("read_file", changes)),
             true
         ));
+        // Without one, ecca's names that change something or run code are never re-sent.
+        assert!(!may_resend("commit", Some(&tool("commit", None)), true));
+        assert!(!may_resend("run_bash", Some(&tool("run_bash", None)), true));
         // ecca's read-only tools, when the server is ecca's.
         assert!(may_resend("read_file", None, true));
         assert!(!may_resend("read_file", None, false));

@@ -179,7 +179,13 @@ impl ClientGithub {
 impl ClientGithub {
     #[tool(
         name = "clone",
-        description = "Clone the client's repository (or fetch it again when already cloned)."
+        description = "Clone the client's repository (or fetch it again when already cloned).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
     )]
     pub async fn clone_repo(
         &self,
@@ -207,7 +213,15 @@ impl ClientGithub {
         }))
     }
 
-    #[tool(description = "Write files on a branch of the clone and commit them.")]
+    #[tool(
+        description = "Write files on a branch of the clone and commit them.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     pub async fn commit(
         &self,
         Parameters(args): Parameters<CommitArgs>,
@@ -257,7 +271,15 @@ impl ClientGithub {
         }))
     }
 
-    #[tool(description = "Push a branch of the clone to the client's repository.")]
+    #[tool(
+        description = "Push a branch of the clone to the client's repository.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     pub async fn push(
         &self,
         Parameters(args): Parameters<PushArgs>,
@@ -282,7 +304,15 @@ impl ClientGithub {
         }))
     }
 
-    #[tool(description = "Open a pull request on the client's repository.")]
+    #[tool(
+        description = "Open a pull request on the client's repository.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     pub async fn open_pr(
         &self,
         Parameters(args): Parameters<PullRequestArgs>,

@@ -227,7 +227,10 @@ impl CodeAssistant {
 
 #[tool_router]
 impl CodeAssistant {
-    #[tool(description = "Make a unified diff from a file's old content to its new content.")]
+    #[tool(
+        description = "Make a unified diff from a file's old content to its new content.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     pub async fn generate_diff(
         &self,
         Parameters(args): Parameters<GenerateDiffArgs>,
@@ -238,7 +241,13 @@ impl CodeAssistant {
     }
 
     #[tool(
-        description = "Apply a unified diff to the project. Every file is checked first; all files change or none."
+        description = "Apply a unified diff to the project. Every file is checked first; all files change or none.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn apply_diff(
         &self,
@@ -250,7 +259,13 @@ impl CodeAssistant {
     }
 
     #[tool(
-        description = "Create a file in the project (an existing file is refused unless overwrite is true)."
+        description = "Create a file in the project (an existing file is refused unless overwrite is true).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn create_file(
         &self,
@@ -264,7 +279,15 @@ impl CodeAssistant {
         }))
     }
 
-    #[tool(description = "Rename an identifier across the project's files and return the diff.")]
+    #[tool(
+        description = "Rename an identifier across the project's files and return the diff.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     pub async fn refactor(
         &self,
         Parameters(args): Parameters<RefactorArgs>,

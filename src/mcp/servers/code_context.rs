@@ -194,7 +194,10 @@ fn symbols(language: &str, text: &str) -> Vec<String> {
 
 #[tool_router]
 impl CodeContext {
-    #[tool(description = "List the files under a directory of the project (respects .gitignore).")]
+    #[tool(
+        description = "List the files under a directory of the project (respects .gitignore).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     pub async fn list_files(
         &self,
         Parameters(args): Parameters<ListFilesArgs>,
@@ -223,7 +226,10 @@ impl CodeContext {
         Ok(Json(FileList { files, truncated }))
     }
 
-    #[tool(description = "Read a file of the project. Files over 256 KiB are cut, with a marker.")]
+    #[tool(
+        description = "Read a file of the project. Files over 256 KiB are cut, with a marker.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     pub async fn read_file(
         &self,
         Parameters(args): Parameters<ReadFileArgs>,
@@ -251,7 +257,8 @@ impl CodeContext {
     }
 
     #[tool(
-        description = "Search the project's files with a regular expression (respects .gitignore)."
+        description = "Search the project's files with a regular expression (respects .gitignore).",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn search_code(
         &self,
@@ -290,7 +297,8 @@ impl CodeContext {
     }
 
     #[tool(
-        description = "Describe the project: a tree of files with language, line count and top-level symbols."
+        description = "Describe the project: a tree of files with language, line count and top-level symbols.",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn get_structure(
         &self,

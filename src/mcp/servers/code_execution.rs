@@ -249,7 +249,13 @@ impl CodeExecution {
 #[tool_router]
 impl CodeExecution {
     #[tool(
-        description = "Run Python 3 code in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
+        description = "Run Python 3 code in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn run_python(
         &self,
@@ -261,7 +267,13 @@ impl CodeExecution {
     }
 
     #[tool(
-        description = "Run JavaScript with Node.js in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
+        description = "Run JavaScript with Node.js in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn run_node(
         &self,
@@ -272,7 +284,13 @@ impl CodeExecution {
     }
 
     #[tool(
-        description = "Run a bash script in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB)."
+        description = "Run a bash script in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn run_bash(
         &self,

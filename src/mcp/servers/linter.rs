@@ -346,7 +346,8 @@ impl Default for Linter {
 #[tool_router]
 impl Linter {
     #[tool(
-        description = "Lint Python code with ruff; diagnostics with file, line, column, code, message, severity."
+        description = "Lint Python code with ruff; diagnostics with file, line, column, code, message, severity.",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn lint_python(
         &self,
@@ -357,7 +358,8 @@ impl Linter {
     }
 
     #[tool(
-        description = "Lint JavaScript with eslint when installed, otherwise check its syntax with node --check."
+        description = "Lint JavaScript with eslint when installed, otherwise check its syntax with node --check.",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn lint_js(
         &self,
@@ -367,7 +369,10 @@ impl Linter {
         self.javascript(&args.code, &file, false).await.map(Json)
     }
 
-    #[tool(description = "Fix what the linter can fix; returns the fixed code and what remains.")]
+    #[tool(
+        description = "Fix what the linter can fix; returns the fixed code and what remains.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     pub async fn fix_lint(
         &self,
         Parameters(args): Parameters<FixArgs>,

@@ -304,7 +304,15 @@ impl VectorCode {
 
 #[tool_router]
 impl VectorCode {
-    #[tool(description = "Remember a good snippet for a client.")]
+    #[tool(
+        description = "Remember a good snippet for a client.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     pub async fn store_snippet(
         &self,
         Parameters(args): Parameters<StoreArgs>,
@@ -341,7 +349,10 @@ impl VectorCode {
         Ok(Json(Stored { id }))
     }
 
-    #[tool(description = "Find a client's snippets most similar to a query (cosine similarity).")]
+    #[tool(
+        description = "Find a client's snippets most similar to a query (cosine similarity).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     pub async fn search_similar(
         &self,
         Parameters(args): Parameters<SearchArgs>,
@@ -367,7 +378,8 @@ impl VectorCode {
     }
 
     #[tool(
-        description = "A client's snippets for a named pattern (matched on descriptions), best first."
+        description = "A client's snippets for a named pattern (matched on descriptions), best first.",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn get_pattern(
         &self,
