@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 #[derive(Clone)]
 struct Probe {
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    /// What `slow` waits for before it answers.
+    gate: Arc<tokio::sync::Semaphore>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -46,6 +48,7 @@ impl Probe {
     fn new() -> Self {
         Probe {
             counts: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
             tool_router: Self::tool_router(),
         }
     }
@@ -116,6 +119,18 @@ impl Probe {
     #[tool(description = "Creates a file, as code-assistant's does.")]
     async fn create_file(&self) -> String {
         self.enter("create_file").await
+    }
+
+    #[tool(description = "Answers once the test opens the gate.")]
+    async fn slow(&self) -> String {
+        self.counts
+            .lock()
+            .unwrap()
+            .entry("slow".into())
+            .and_modify(|n| *n += 1)
+            .or_insert(1);
+        let _ = self.gate.acquire().await;
+        "slow ran".into()
     }
 
     #[tool(description = "How long the text is.")]
@@ -872,4 +887,60 @@ async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_
     assert_eq!(answer, Value::String("read_file ran".into()));
     assert_eq!(probe.count("read_file"), 2, "the cut read was sent again");
     third.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_refuses_new_requests_and_answers_the_calls_in_flight() {
+    let probe = Probe::new();
+    let server = probe_server(&probe).await;
+    let url = server.url.clone();
+    let c = McpClients::new(
+        [("probe".to_string(), url.clone())],
+        Duration::from_secs(90),
+    );
+    let cc = c.clone();
+    let call = tokio::spawn(async move { cc.call("probe", "slow", json!({})).await });
+    let p = probe.clone();
+    wait_until("the server runs slow", move || p.count("slow") == 1).await;
+
+    let stopping = tokio::spawn(server.stop());
+    // While the call runs, the server is still there but takes nothing new.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refusal = loop {
+        let reply = post(&http, &url, initialize(), &[]).await;
+        if reply.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            break reply.json::<Value>().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a stopping server still took a new request: {}",
+            reply.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let message = refusal["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("shutting down"), "{refusal}");
+    assert!(
+        !stopping.is_finished(),
+        "the stop did not wait for the call"
+    );
+
+    probe.gate.add_permits(1);
+    let opened = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call in flight is answered")
+        .unwrap();
+    assert_eq!(answer.unwrap(), Value::String("slow ran".into()));
+    tokio::time::timeout(Duration::from_secs(60), stopping)
+        .await
+        .expect("the stop ends once the call is answered")
+        .unwrap();
+    // Well before the stop's 10 s limit: it waited for the answer, not for its limit.
+    assert!(
+        opened.elapsed() < Duration::from_secs(8),
+        "the stop took {:?} after the answer",
+        opened.elapsed()
+    );
 }

@@ -30,9 +30,6 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 const SWEEP_WAIT: Duration = Duration::from_secs(10);
 /// How long a finished call waits for rmcp to take its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
-/// rmcp hands an answer to the HTTP stream a few task hops after taking it; closing the
-/// connections sooner would drop it.
-const ANSWER_HANDOFF: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 pub struct CodeExecution {
@@ -145,11 +142,9 @@ impl CodeExecution {
     pub async fn shutdown(&self) {
         self.closing.cancel();
         let mut count = self.in_flight.subscribe();
-        let had_calls = *count.borrow() > 0;
+        // The answers themselves are written before the connections close by
+        // `Running::stop`, which waits for every response in flight.
         let drained = tokio::time::timeout(SHUTDOWN_WAIT, count.wait_for(|n| *n == 0)).await;
-        if had_calls {
-            tokio::time::sleep(ANSWER_HANDOFF).await;
-        }
         if drained.is_err() {
             tracing::warn!(
                 "code-execution shut down with calls still in flight after {} s",

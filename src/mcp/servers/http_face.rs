@@ -12,7 +12,10 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// JSON-RPC's "Invalid Request": the request itself, not the tool, is what is wrong.
 const INVALID_REQUEST: i64 = -32600;
@@ -134,6 +137,65 @@ pub(crate) fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
         return false;
     }
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The requests a server is still answering, and whether it still takes new ones: a stop
+/// waits until every answer has been written before it closes the sessions, so a call
+/// that ends while the server stops is answered, not dropped with its connection.
+#[derive(Clone, Default)]
+pub(super) struct Drain {
+    closing: Arc<AtomicBool>,
+    in_flight: Arc<watch::Sender<usize>>,
+}
+
+/// Counts one request as in flight for as long as its response body lives.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+impl Drain {
+    /// Refuses a new request once the server is stopping, and otherwise counts the request
+    /// until its response body has been written to the end (or its connection closed).
+    pub(super) async fn track(self, request: Request, next: Next) -> Response {
+        // A GET opens the session's stream of server messages, which stays open for the
+        // session's life: it carries no answer, and waiting for it would wait the full limit.
+        if request.method() == Method::GET && !self.closing.load(Ordering::SeqCst) {
+            return next.run(request).await;
+        }
+        // Counted before the check, so a stop never sees zero while this one slips in.
+        self.in_flight.send_modify(|n| *n += 1);
+        let counted = InFlight(self.in_flight.clone());
+        // Closing a session is still taken: it only lets the server forget it sooner.
+        if self.closing.load(Ordering::SeqCst) && request.method() != Method::DELETE {
+            return jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server is shutting down and takes no new requests; call again once it \
+                 is back"
+                    .into(),
+                json!({}),
+            );
+        }
+        let (parts, body) = next.run(request).await.into_parts();
+        let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _counted_until_written = &counted;
+            chunk
+        }));
+        Response::from_parts(parts, body)
+    }
+
+    /// Stops taking new requests and waits until the ones in flight have been answered,
+    /// at most `limit`. Whether they all were.
+    pub(super) async fn close(&self, limit: Duration) -> bool {
+        self.closing.store(true, Ordering::SeqCst);
+        let mut count = self.in_flight.subscribe();
+        tokio::time::timeout(limit, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
 }
 
 #[cfg(test)]

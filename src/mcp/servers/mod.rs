@@ -32,6 +32,9 @@ pub const SERVERS: &[(&str, u16)] = &[
 /// naming this limit (HTTP 413).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// How long a stop waits for the answers of requests in flight before closing anyway.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How one of ecca's servers introduces itself: its own name and ecca's version, so a
 /// client (and an operator reading its logs) can tell which server it reached.
 pub fn server_info(name: &str, instructions: Option<&str>) -> ServerConfig {
@@ -50,12 +53,21 @@ pub struct Running {
     pub addr: SocketAddr,
     pub url: String,
     stop: CancellationToken,
+    drain: http_face::Drain,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting, lets calls in flight end, and waits for the listener to close.
+    /// Refuses new requests, waits (at most 10 s) until the answers of those in flight
+    /// have been written, then closes the sessions and waits for the listener to close.
     pub async fn stop(self) {
+        if !self.drain.close(STOP_WAIT).await {
+            tracing::warn!(
+                "the MCP server on {} stopped with requests still unanswered after {} s",
+                self.addr,
+                STOP_WAIT.as_secs()
+            );
+        }
         self.stop.cancel();
         let _ = self.task.await;
     }
@@ -103,12 +115,17 @@ where
             .with_cancellation_token(stop.child_token()),
     );
     let allowed = Arc::new(options.allowed_origins);
-    let router =
-        axum::Router::new()
-            .nest_service("/mcp", service)
-            .layer(axum::middleware::from_fn(move |request, next| {
-                http_face::guard(allowed.clone(), request, next)
-            }));
+    let drain = http_face::Drain::default();
+    let tracked = drain.clone();
+    // The drain is the outer layer: a stopping server refuses before anything else runs.
+    let router = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            http_face::guard(allowed.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            tracked.clone().track(request, next)
+        }));
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         format!("could not listen on {listen}: {e}; pick another address with --listen")
     })?;
@@ -128,6 +145,7 @@ where
         addr,
         url: format!("http://{addr}/mcp"),
         stop,
+        drain,
         task,
     })
 }
