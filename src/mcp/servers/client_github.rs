@@ -108,7 +108,12 @@ pub fn slug_of(url: &str) -> Option<String> {
 }
 
 impl ClientGithub {
+    /// A server for one client; the leftovers of a server killed mid-write in the clone go
+    /// first, so that no commit picks them up.
     pub fn new(cfg: GithubConfig) -> Self {
+        if let Ok(root) = Root::new(&cfg.workdir.join("repo")) {
+            root.remove_leftovers();
+        }
         ClientGithub {
             cfg: Arc::new(cfg),
             tool_router: Self::tool_router(),
@@ -241,6 +246,8 @@ impl ClientGithub {
         // The files go through the clone's root handle like every other server's writes:
         // a link that came with the repository is refused, never written through.
         let root = Root::new(&dir)?;
+        // `git add --all` stages whatever is in the clone: a dead write's leftovers go first.
+        root.remove_leftovers();
         let mut names = Vec::new();
         let mut changes = Vec::new();
         for f in &args.files {

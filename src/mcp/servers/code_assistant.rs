@@ -152,7 +152,9 @@ fn is_identifier(s: &str) -> bool {
 }
 
 impl CodeAssistant {
+    /// A server for `root`; the leftovers of a server killed mid-write there go first.
     pub fn new(root: Root) -> Self {
+        root.remove_leftovers();
         CodeAssistant {
             root,
             tool_router: Self::tool_router(),

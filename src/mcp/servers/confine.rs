@@ -6,6 +6,7 @@
 //! paths and `..` are refused before anything is touched.
 
 mod changes;
+mod leftovers;
 mod walk;
 
 pub use changes::{Change, WriteMode};
@@ -84,6 +85,20 @@ impl Root {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Removes the temporary files and backups that a server killed mid-write left
+    /// beneath the root (those whose PID is no longer alive), logging each, and returns
+    /// their paths relative to the root.
+    pub fn remove_leftovers(&self) -> Vec<String> {
+        let removed = leftovers::sweep(&self.handle);
+        for path in &removed {
+            tracing::warn!(
+                "removed {path} under {}: a write's leftover from a process that is gone",
+                self.dir.display()
+            );
+        }
+        removed
     }
 
     #[cfg(test)]
