@@ -86,3 +86,35 @@ fn no_color_draws_without_colours() {
             .any(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
     );
 }
+
+/// The Run detail's month meter says `~` when any of the client's cost rows this month is
+/// an estimate, even when this task's own cost is exact.
+#[test]
+fn the_month_meter_marks_an_estimated_month_spend() {
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&BTreeMap::new()).unwrap();
+    let mut app = fixture::app(theme, keymap, View::Detail);
+    let meter = |app: &ecca::console::app::App| -> (String, String) {
+        let text = svg::text(&render(app, 160, 48).unwrap());
+        let line = |label: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!(" {label} [")))
+                .unwrap_or_else(|| panic!("no {label} meter in:\n{text}"))
+                .to_string()
+        };
+        (line("task "), line("month"))
+    };
+    let (task, month) = meter(&app);
+    assert!(
+        !task.contains("~$") && !month.contains("~$"),
+        "{task}\n{month}"
+    );
+
+    app.detail.as_mut().unwrap().client_month_estimated = true;
+    let (task, month) = meter(&app);
+    assert!(
+        month.contains("~$"),
+        "the month meter marks the estimate: {month}"
+    );
+    assert!(!task.contains("~$"), "the task's own cost is exact: {task}");
+}

@@ -220,6 +220,7 @@ pub fn detail() -> Detail {
         switch_percent: 70,
         client_spent: 1_203_455,
         client_cap: 2_000_000_000,
+        client_month_estimated: false,
     }
 }
 

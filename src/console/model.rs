@@ -207,6 +207,9 @@ pub struct Detail {
     pub switch_percent: u8,
     pub client_spent: Micros,
     pub client_cap: Micros,
+    /// Whether any of the client's cost rows this month is an estimate, so the month's
+    /// spend is one too.
+    pub client_month_estimated: bool,
 }
 
 fn step_view(payload: &serde_json::Value) -> StepView {
@@ -305,6 +308,9 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
             .map_err(|e| e.0)?
             .map(|c| c.monthly_budget_micros)
             .unwrap_or(0),
+        client_month_estimated: store
+            .client_month_estimated(&task.client_id, &crate::time::current_month())
+            .map_err(|e| e.0)?,
     };
     for (at, kind, payload) in store.run_events_at(&run.id).map_err(|e| e.0)? {
         let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
@@ -403,8 +409,12 @@ impl Detail {
             }),
             Event::CostRecorded {
                 client_month_micros,
+                estimated,
                 ..
-            } => self.client_spent = *client_month_micros,
+            } => {
+                self.client_spent = *client_month_micros;
+                self.client_month_estimated |= *estimated;
+            }
             _ => {}
         }
     }

@@ -129,6 +129,17 @@ impl Store {
             .map_err(|e| StoreError::sql("reading a client's spend", e))
     }
 
+    /// Whether any of a client's cost rows in `month` is an estimate.
+    pub fn client_month_estimated(&self, client_id: &str, month: &str) -> Result<bool, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cost_log WHERE client_id = ?1 AND month = ?2 AND estimated = 1)",
+                params![client_id, month],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sql("reading whether a client's spend is estimated", e))
+    }
+
     pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
         self.reader()
             .query_row(

@@ -66,7 +66,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 d.client_cap,
                 None,
                 simulated,
-                false,
+                d.client_month_estimated,
                 meter.width,
                 "",
             ),
