@@ -328,7 +328,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::WriteOp;
+    use crate::store::{CostRow, WriteOp};
 
     fn task(id: &str, status: TaskStatus) -> TaskRecord {
         TaskRecord {
@@ -385,5 +385,65 @@ mod tests {
             2
         );
         assert_eq!(store.count_tasks_with(&[TaskStatus::Failed]).unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_month_with_one_estimated_cost_row_is_estimated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let client = ClientRecord {
+            id: "acme".into(),
+            name: "Acme".into(),
+            monthly_budget_micros: 1,
+            repo_url: None,
+            created_at: 0,
+        };
+        let run = RunRecord {
+            id: "R-1".into(),
+            task_id: "T-0001".into(),
+            attempt: 1,
+            status: TaskStatus::Running,
+            agent_state: "coding".into(),
+            fsm_state: "{}".into(),
+            tokens_used: 0,
+            cost_micros: 0,
+            model_calls: 0,
+            owner_pid: None,
+            started_at: 0,
+            updated_at: 0,
+            finished_at: None,
+        };
+        let cost = |month: &str, estimated: bool| {
+            WriteOp::Cost(CostRow {
+                at: 0,
+                month: month.into(),
+                client_id: "acme".into(),
+                task_id: "T-0001".into(),
+                run_id: "R-1".into(),
+                provider: "anthropic".into(),
+                model: "m".into(),
+                purpose: "code".into(),
+                simulated: false,
+                usage: crate::money::Usage::default(),
+                cost_micros: 10,
+                reserved_micros: 10,
+                outcome: "ok".into(),
+                estimated,
+            })
+        };
+        store
+            .write(vec![
+                WriteOp::InsertClient(client),
+                WriteOp::InsertTask(task("T-0001", TaskStatus::Running)),
+                WriteOp::InsertRun(run),
+                cost("2026-10", true),
+                cost("2026-11", false),
+            ])
+            .await
+            .unwrap();
+        assert!(!store.client_month_estimated("acme", "2026-11").unwrap());
+        store.write(vec![cost("2026-11", true)]).await.unwrap();
+        assert!(store.client_month_estimated("acme", "2026-11").unwrap());
+        assert!(!store.client_month_estimated("other", "2026-11").unwrap());
     }
 }
