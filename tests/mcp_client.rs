@@ -834,6 +834,10 @@ async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_
         assert_eq!(said.and_then(|a| a.destructive_hint), Some(true), "{name}");
         assert_eq!(said.and_then(|a| a.idempotent_hint), Some(false), "{name}");
     }
+    for name in ["push", "open_pr", "store_snippet", "run_python"] {
+        let said = tools[name].annotations.as_ref();
+        assert_eq!(said.and_then(|a| a.idempotent_hint), Some(false), "{name}");
+    }
 
     // A server that is not ecca's but annotates read_file and create_file as ecca's servers
     // do: only the annotations can tell the client which one is safe to send again.

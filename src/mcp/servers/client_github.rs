@@ -278,12 +278,14 @@ impl ClientGithub {
         }))
     }
 
+    // Not idempotent: a push sends the branch as it is when the push runs, and another
+    // call may have committed to it since the first push.
     #[tool(
         description = "Push a branch of the clone to the client's repository.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
-            idempotent_hint = true,
+            idempotent_hint = false,
             open_world_hint = true
         )
     )]
