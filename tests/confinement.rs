@@ -867,11 +867,13 @@ fn plant_leftovers(root: &Path, trap: &Path, dead: u32) -> Vec<String> {
         format!(".main.py.{live}-5.ecca-tmp"),
         "linked".to_string(),
         "src".to_string(),
+        // A dead write's backup may be a file's only earlier content: it is kept.
+        format!("src/.lib.rs.{dead}-4.ecca-bak"),
     ]
 }
 
-/// A start removes a dead write's leftovers beneath the root, and only those: not a live
-/// process's, not through a link.
+/// A start removes a dead write's temporaries beneath the root, and only those: not a live
+/// process's, not through a link, and not a backup (it may be a file's only earlier content).
 #[test]
 fn code_assistant_start_removes_the_leftovers_of_dead_writes_only() {
     let s = sandbox();
@@ -888,8 +890,8 @@ fn code_assistant_start_removes_the_leftovers_of_dead_writes_only() {
     );
 }
 
-/// client-github removes a dead write's leftovers from the clone at start and before a
-/// commit stages files, so `git add --all` never commits them.
+/// client-github removes a dead write's temporaries from the clone at start and before a
+/// commit stages files; no temporary or backup, a live process's included, is ever committed.
 #[tokio::test]
 async fn client_github_removes_dead_leftovers_at_start_and_before_a_commit() {
     let s = sandbox();
@@ -936,8 +938,8 @@ async fn client_github_removes_dead_leftovers_at_start_and_before_a_commit() {
         .await
         .unwrap();
     assert!(
-        !before_commit.exists(),
-        "a dead write's backup survived a commit"
+        before_commit.exists(),
+        "a dead write's backup, maybe a file's only earlier content, was removed"
     );
     let out = std::process::Command::new("git")
         .current_dir(&clone)
@@ -945,9 +947,9 @@ async fn client_github_removes_dead_leftovers_at_start_and_before_a_commit() {
         .output()
         .unwrap();
     let committed = String::from_utf8_lossy(&out.stdout).into_owned();
-    // The live process's temporary is not its to remove, so git may take it; the dead
-    // one's never reaches a commit.
+    // Neither the kept backup nor the live process's temporary reaches a commit.
     assert!(committed.contains("main.py"), "{committed}");
     assert!(!committed.contains(".ecca-bak"), "{committed}");
+    assert!(!committed.contains(".ecca-tmp"), "{committed}");
     assert!(live.exists(), "a live process's temporary was removed");
 }

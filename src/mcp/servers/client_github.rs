@@ -246,7 +246,8 @@ impl ClientGithub {
         // The files go through the clone's root handle like every other server's writes:
         // a link that came with the repository is refused, never written through.
         let root = Root::new(&dir)?;
-        // `git add --all` stages whatever is in the clone: a dead write's leftovers go first.
+        // A dead write's temporaries go first; backups stay (they may hold a file's only
+        // earlier content) and, like any write's temporaries, are never staged below.
         root.remove_leftovers();
         let mut names = Vec::new();
         let mut changes = Vec::new();
@@ -263,7 +264,18 @@ impl ClientGithub {
             names.push(f.path.clone());
         }
         root.write_all(&changes)?;
-        self.git(&["add", "--all"], Some(&dir)).await?;
+        self.git(
+            &[
+                "add",
+                "--all",
+                "--",
+                ".",
+                ":(exclude)*.ecca-tmp",
+                ":(exclude)*.ecca-bak",
+            ],
+            Some(&dir),
+        )
+        .await?;
         self.git(&["commit", "--quiet", "-m", &args.message], Some(&dir))
             .await?;
         let sha = self

@@ -87,18 +87,26 @@ impl Root {
         &self.dir
     }
 
-    /// Removes the temporary files and backups that a server killed mid-write left
-    /// beneath the root (those whose PID is no longer alive), logging each, and returns
-    /// their paths relative to the root.
+    /// Removes the temporary files that a server killed mid-write left beneath the root
+    /// (those whose PID is no longer alive), logging each, and returns their paths relative
+    /// to the root. Such a server's backups are kept and logged: one may be the only copy of
+    /// a file's earlier content.
     pub fn remove_leftovers(&self) -> Vec<String> {
-        let removed = leftovers::sweep(&self.handle);
-        for path in &removed {
+        let swept = leftovers::sweep(&self.handle);
+        for path in &swept.removed {
             tracing::warn!(
                 "removed {path} under {}: a write's leftover from a process that is gone",
                 self.dir.display()
             );
         }
-        removed
+        for path in &swept.kept_backups {
+            tracing::warn!(
+                "kept {path} under {}: a backup from a write interrupted by a process that is \
+                 gone; it holds a file's earlier content: restore it over that file or delete it",
+                self.dir.display()
+            );
+        }
+        swept.removed
     }
 
     #[cfg(test)]

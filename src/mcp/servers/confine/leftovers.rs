@@ -3,8 +3,11 @@
 //! A write stages `.NAME.PID-N.ecca-tmp` beside its file and keeps `.NAME.PID-N.ecca-bak`
 //! while placing (see [`super::changes`]). A process killed between the two leaves them
 //! in the root, where a listing would show them and `git add --all` would commit them.
-//! The PID in the name says whose they are: those of a process that is gone are removed,
-//! those of a live process (this one, or another server writing now) are left alone.
+//! The PID in the name says whose they are: a temporary of a process that is gone is
+//! removed, those of a live process (this one, or another server writing now) are left alone.
+//! A backup is never removed, even a dead process's: after a crash between two placements it
+//! can be the only copy of a file's earlier content, so it is reported for the operator to
+//! restore or delete (client-github never stages either kind of name).
 
 use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
@@ -40,16 +43,25 @@ fn alive(pid: i32) -> bool {
     answer == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
-/// Removes the leftovers of dead processes beneath `dir`, and says which (relative to it).
-/// Folders are entered without following a link, `.git` is not entered, and only regular
-/// files are removed (unlinking a name never follows it).
-pub(super) fn sweep(dir: &Dir) -> Vec<String> {
-    let mut removed = Vec::new();
-    sweep_in(dir, Path::new(""), 0, &mut removed);
-    removed
+/// What a sweep did, paths relative to the root.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Temporaries of dead processes, removed.
+    pub removed: Vec<String>,
+    /// Backups of dead processes, kept: they may hold a file's only earlier content.
+    pub kept_backups: Vec<String>,
 }
 
-fn sweep_in(dir: &Dir, rel: &Path, depth: usize, removed: &mut Vec<String>) {
+/// Removes the temporaries of dead processes beneath `dir` and finds their backups.
+/// Folders are entered without following a link, `.git` is not entered, and only regular
+/// files are removed (unlinking a name never follows it).
+pub(super) fn sweep(dir: &Dir) -> Swept {
+    let mut swept = Swept::default();
+    sweep_in(dir, Path::new(""), 0, &mut swept);
+    swept
+}
+
+fn sweep_in(dir: &Dir, rel: &Path, depth: usize, swept: &mut Swept) {
     let Ok(entries) = dir.entries() else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -63,13 +75,15 @@ fn sweep_in(dir: &Dir, rel: &Path, depth: usize, removed: &mut Vec<String>) {
                 && depth < MAX_DEPTH
                 && let Ok(inner) = dir.open_dir_nofollow(&name)
             {
-                sweep_in(&inner, &rel.join(text), depth + 1, removed);
+                sweep_in(&inner, &rel.join(text), depth + 1, swept);
             }
-        } else if kind.is_file()
-            && owner(text).is_some_and(|pid| !alive(pid))
-            && dir.remove_file(&name).is_ok()
-        {
-            removed.push(rel.join(text).to_string_lossy().into_owned());
+        } else if kind.is_file() && owner(text).is_some_and(|pid| !alive(pid)) {
+            let path = rel.join(text).to_string_lossy().into_owned();
+            if text.ends_with(".ecca-bak") {
+                swept.kept_backups.push(path);
+            } else if dir.remove_file(&name).is_ok() {
+                swept.removed.push(path);
+            }
         }
     }
 }
