@@ -550,7 +550,7 @@ async fn an_estimated_output_never_exceeds_the_calls_max_tokens() {
     assert_eq!(f.usage.output_tokens, 50, "a broken stream: {:?}", f.usage);
 }
 
-/// Review item 8: a stop given while a cut-off reply is being settled ends the run there;
+/// A stop given while a cut-off reply is being settled ends the run there;
 /// the second, roomier ask is neither sent nor reserved nor charged. The store is held
 /// locked from the moment the first request arrives, so the settlement of the cut-off
 /// call waits on it while the stop is given; the lock is let go only after the stop.
