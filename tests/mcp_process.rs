@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use axum::{Json, Router, routing::post};
 use ecca::mcp::client::McpClients;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -45,12 +44,7 @@ fn serve(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let url = common::listening_url(&mut child);
     (child, url)
 }
 

@@ -334,7 +334,6 @@ fn serve_process(data: &std::path::Path) -> (ServerProcess, String) {
 }
 
 fn serve_process_with(data: &std::path::Path, env: &[(&str, &str)]) -> (ServerProcess, String) {
-    use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(common::ecca_bin())
         .envs(env.iter().copied())
         .arg("--data-dir")
@@ -344,12 +343,7 @@ fn serve_process_with(data: &std::path::Path, env: &[(&str, &str)]) -> (ServerPr
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let url = common::listening_url(&mut child);
     (ServerProcess(child), url)
 }
 

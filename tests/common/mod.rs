@@ -213,6 +213,19 @@ pub fn ecca_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_ecca"))
 }
 
+/// The URL an `ecca mcp serve …` child prints on its first line of stdout ("NAME listening
+/// on URL"); the child must have been spawned with stdout piped.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    url
+}
+
 /// Fails (never skips) when Docker or the sandbox image is missing, saying what to do.
 pub fn require_docker_and_sandbox() {
     let out = std::process::Command::new("docker")
