@@ -179,6 +179,9 @@ fn main() {
                 created_at: i,
                 updated_at: i,
                 completed_at: Some(i),
+                base_branch: None,
+                acceptance: Vec::new(),
+                result_status: None,
             }));
         }
         store.write(ops).await.expect("seed");

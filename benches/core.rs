@@ -98,6 +98,9 @@ fn seeded_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            base_branch: None,
+            acceptance: Vec::new(),
+            result_status: None,
         }),
         WriteOp::InsertRun(RunRecord {
             id: "T-0001/r1".into(),

@@ -276,6 +276,93 @@ pub struct Config {
     pub max_tokens: MaxTokensConfig,
     pub tools: ToolsConfig,
     pub console: ConsoleConfig,
+    pub repos: ReposConfig,
+    pub git: GitConfig,
+    pub github: GithubConfig,
+    /// Per-client settings, `[clients.ID]`: how its repository sets up, lints and tests
+    /// itself when ecca's detection is not what the operator wants.
+    pub clients: BTreeMap<String, ClientConfig>,
+}
+
+/// Work on clients' repositories.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReposConfig {
+    /// Most bytes of repository content (structure, search hits, files) a plan or a write
+    /// is shown; what does not fit is left out and the prompt says so.
+    pub max_context_bytes: usize,
+    /// Most files a plan may name to change or create.
+    pub max_files: usize,
+    /// Longest one check (setup, lint, test) may run in the sandbox.
+    pub check_timeout_secs: u64,
+    /// Times a diff that does not apply, or a check that fails, is sent back to the writer.
+    pub max_retries: u32,
+}
+
+impl Default for ReposConfig {
+    fn default() -> Self {
+        ReposConfig {
+            max_context_bytes: 48 * 1024,
+            max_files: 8,
+            check_timeout_secs: 300,
+            max_retries: 2,
+        }
+    }
+}
+
+/// Who commits a deliverable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitConfig {
+    pub author_name: String,
+    pub author_email: String,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        GitConfig {
+            author_name: "ecca".into(),
+            author_email: "ecca@localhost".into(),
+        }
+    }
+}
+
+/// Where pull requests are opened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GithubConfig {
+    /// GitHub's REST API; `ECCA_GITHUB_API` overrides it (GitHub Enterprise, a stand-in).
+    pub api_base: String,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            api_base: "https://api.github.com".into(),
+        }
+    }
+}
+
+impl GithubConfig {
+    pub fn api_base(&self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        env("ECCA_GITHUB_API")
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| self.api_base.clone())
+    }
+}
+
+/// `[clients.ID]`: overrides for one client's repository. Each command runs with `sh -c` in
+/// the sandbox, in a copy of the worktree.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    pub setup: Option<String>,
+    pub lint: Option<String>,
+    pub test: Option<String>,
+    /// The branch work starts from and pull requests go to (default: the remote's default).
+    pub base_branch: Option<String>,
+    /// `owner/repo` for pull requests, when the repository URL does not say it.
+    pub repo_slug: Option<String>,
 }
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.

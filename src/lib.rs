@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod llm;
 pub mod mcp;
 pub mod money;
+pub mod repo;
 pub mod secrets;
 pub mod store;
 pub mod supervisor;

@@ -169,6 +169,8 @@ async fn a_lagging_subscriber_is_told_and_recovers_from_the_store() {
                 agent_kind: "builtin".into(),
                 budget_micros: None,
                 provider: Some(ProviderKind::Offline),
+                base_branch: None,
+                acceptance: Vec::new(),
             },
         })
         .await
@@ -236,6 +238,8 @@ async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
             agent_kind: "builtin".into(),
             budget_micros: None,
             provider: Some(ProviderKind::Offline),
+            base_branch: None,
+            acceptance: Vec::new(),
         };
         task.budget_micros = Some(10_000_000);
         sup2.execute(Command::StartTask { task }).await.unwrap();

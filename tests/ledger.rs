@@ -38,6 +38,8 @@ fn hello(client: &str) -> NewTask {
         agent_kind: "builtin".into(),
         budget_micros: None,
         provider: Some(ProviderKind::Offline),
+        base_branch: None,
+        acceptance: Vec::new(),
     }
 }
 

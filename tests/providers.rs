@@ -617,6 +617,8 @@ async fn a_stop_while_a_cut_off_reply_is_settled_does_not_ask_again() {
                 agent_kind: "builtin".into(),
                 budget_micros: None,
                 provider: None,
+                base_branch: None,
+                acceptance: Vec::new(),
             },
         })
         .await

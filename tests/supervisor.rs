@@ -18,6 +18,8 @@ fn task(title: &str) -> NewTask {
         agent_kind: "builtin".into(),
         budget_micros: None,
         provider: Some(ProviderKind::Offline),
+        base_branch: None,
+        acceptance: Vec::new(),
     }
 }
 
@@ -120,6 +122,7 @@ async fn cancel_stops_a_live_run_and_keeps_its_costs() {
     let err = sup
         .execute(Command::Approve {
             task_id: task_id.clone(),
+            review: Default::default(),
         })
         .await
         .unwrap_err();

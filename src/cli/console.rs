@@ -113,6 +113,8 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
                 agent_kind: "builtin".into(),
                 budget_micros: None,
                 provider: Some(ProviderKind::Offline),
+                base_branch: None,
+                acceptance: Vec::new(),
             };
             sup.execute(Command::StartTask { task })
                 .await

@@ -75,6 +75,8 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         agent_kind: "builtin".into(),
         budget_micros,
         provider: Some(provider),
+        base_branch: None,
+        acceptance: Vec::new(),
     };
     // Everything is checked before the store changes.
     crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;
@@ -110,6 +112,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         if args.auto_approve && settled.status == TaskStatus::AwaitingApproval {
             sup.execute(Command::Approve {
                 task_id: task_id.clone(),
+                review: Default::default(),
             })
             .await
             .map_err(|e| e.0)?;
@@ -152,6 +155,7 @@ pub(super) async fn decide(
     let command = match decision {
         Decision::Approve => Command::Approve {
             task_id: task_id.clone(),
+            review: Default::default(),
         },
         Decision::Revise => Command::Revise {
             task_id: task_id.clone(),

@@ -345,7 +345,7 @@ impl App {
         self.notice = Some(match result {
             Ok(()) => (
                 match what {
-                    Command::Approve { task_id } => format!("{task_id} approved; delivering"),
+                    Command::Approve { task_id, .. } => format!("{task_id} approved; delivering"),
                     Command::Revise { task_id, .. } => format!("{task_id} sent back for revision"),
                     Command::Reject { task_id, .. } => format!("{task_id} rejected"),
                     Command::StartTask { task } => format!("started: {}", task.title),
@@ -658,7 +658,10 @@ impl App {
             Action::Bottom => self.scroll = 0,
             Action::Approve => {
                 if let Some(task_id) = self.selected_task() {
-                    return vec![Effect::Send(Command::Approve { task_id })];
+                    return vec![Effect::Send(Command::Approve {
+                        task_id,
+                        review: Default::default(),
+                    })];
                 }
             }
             Action::Revise | Action::Reject => {

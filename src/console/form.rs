@@ -125,6 +125,8 @@ impl Form {
             agent_kind: self.value(Field::Agent),
             budget_micros: None,
             provider: Some(provider),
+            base_branch: None,
+            acceptance: Vec::new(),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! ([`tools`]) and the driver that performs the machine's effects ([`driver`]).
 
 pub mod context;
+pub mod criteria;
 pub mod driver;
 pub mod fsm;
 pub mod prompts;

@@ -8,7 +8,8 @@ use rusqlite::{OptionalExtension, Row, params};
 const TASK_COLUMNS: &str =
     "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
-    cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated";
+    cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated,
+    base_branch, acceptance, result_status";
 
 const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
     cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
@@ -50,6 +51,12 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         updated_at: r.get(18)?,
         completed_at: r.get(19)?,
         cost_estimated: r.get(20)?,
+        base_branch: r.get(21)?,
+        acceptance: {
+            let json: String = r.get(22)?;
+            serde_json::from_str(&json).unwrap_or_default()
+        },
+        result_status: r.get(23)?,
     })
 }
 
@@ -312,6 +319,47 @@ impl Store {
     }
 
     /// Artifacts of a run: (kind, name, content).
+    /// The audit rows of a task, oldest first: (run id, entry).
+    pub fn audit(
+        &self,
+        task_id: &str,
+    ) -> Result<Vec<(String, crate::repo::AuditEntry)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT run_id, at, tool, args_digest, outcome, duration_ms FROM audit
+                 WHERE task_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| StoreError::sql("reading the audit trail", e))?;
+        stmt.query_map(params![task_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                crate::repo::AuditEntry {
+                    at: r.get(1)?,
+                    tool: r.get(2)?,
+                    args_digest: r.get(3)?,
+                    outcome: r.get(4)?,
+                    duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| StoreError::sql("reading the audit trail", e))
+    }
+
+    /// Runs whose worktree has not been removed: (run id, worktree name, run status).
+    pub fn run_worktrees(&self) -> Result<Vec<(String, String, TaskStatus)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, worktree, status FROM runs WHERE worktree IS NOT NULL ORDER BY id",
+            )
+            .map_err(|e| StoreError::sql("reading run worktrees", e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, status_of(r, 2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading run worktrees", e))
+    }
+
     pub fn artifacts(&self, run_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
@@ -353,6 +401,9 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             completed_at: None,
+            base_branch: None,
+            acceptance: Vec::new(),
+            result_status: None,
         }
     }
 

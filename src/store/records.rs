@@ -47,6 +47,15 @@ pub struct TaskRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
+    /// The branch of the client's repository the work starts from (None: the default).
+    #[serde(default)]
+    pub base_branch: Option<String>,
+    /// Acceptance criteria the harness must see proven before the approval gate.
+    #[serde(default)]
+    pub acceptance: Vec<String>,
+    /// `SUCCESS`, `SOFT_FAIL` or `HARD_FAIL` once a repository run has ended its checks.
+    #[serde(default)]
+    pub result_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

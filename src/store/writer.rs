@@ -64,6 +64,25 @@ pub enum WriteOp {
     InterruptInFlight {
         at: i64,
     },
+    /// Where a repository run works: its worktree (None once removed), branch and base.
+    RunRepo {
+        run_id: String,
+        worktree: Option<String>,
+        branch: String,
+        base_commit: String,
+    },
+    /// A repository run's result status, on the run and its task.
+    ResultStatus {
+        task_id: String,
+        run_id: String,
+        status: String,
+    },
+    /// One thing a run did: a tool call, a file write, a command, a git operation.
+    Audit {
+        task_id: String,
+        run_id: String,
+        entry: crate::repo::AuditEntry,
+    },
 }
 
 struct Message {
@@ -255,13 +274,15 @@ fn apply(
         WriteOp::InsertTask(t) => tx
             .prepare_cached(
                 "INSERT INTO code_tasks (id, client_id, title, description, stack, source, agent_kind,
-                   model_mode, status, status_reason, budget_micros, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                   model_mode, status, status_reason, budget_micros, created_at, updated_at,
+                   base_branch, acceptance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     t.id, t.client_id, t.title, t.description, t.stack, t.source, t.agent_kind,
-                    t.model_mode, t.status.as_str(), t.status_reason, t.budget_micros, t.created_at
+                    t.model_mode, t.status.as_str(), t.status_reason, t.budget_micros, t.created_at,
+                    t.base_branch, serde_json::to_string(&t.acceptance).unwrap_or_else(|_| "[]".into())
                 ])
             }),
         WriteOp::InsertRun(r) => tx
@@ -316,6 +337,29 @@ fn apply(
             .prepare_cached("INSERT INTO approvals (task_id, run_id, decision, note, at) VALUES (?1, ?2, ?3, ?4, ?5)")
             .and_then(|mut s| s.execute(params![task_id, run_id, decision, note, at])),
         WriteOp::InterruptInFlight { at } => interrupt_in_flight(tx, *at),
+        WriteOp::RunRepo { run_id, worktree, branch, base_commit } => tx
+            .prepare_cached(
+                "UPDATE runs SET worktree = ?2, branch = ?3, base_commit = ?4 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![run_id, worktree, branch, base_commit])),
+        WriteOp::ResultStatus { task_id, run_id, status } => tx
+            .prepare_cached("UPDATE runs SET result_status = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![run_id, status]))
+            .and_then(|_| {
+                tx.prepare_cached("UPDATE code_tasks SET result_status = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![task_id, status]))
+            }),
+        WriteOp::Audit { task_id, run_id, entry } => tx
+            .prepare_cached(
+                "INSERT INTO audit (task_id, run_id, at, tool, args_digest, outcome, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    task_id, run_id, entry.at, entry.tool, entry.args_digest, entry.outcome,
+                    entry.duration_ms as i64
+                ])
+            }),
     };
     result
         .map(|_| ())
@@ -418,5 +462,8 @@ fn op_name(op: &WriteOp) -> &'static str {
         WriteOp::Cost(_) => "saving a cost row",
         WriteOp::Approval { .. } => "saving a decision",
         WriteOp::InterruptInFlight { .. } => "marking interrupted runs",
+        WriteOp::RunRepo { .. } => "recording a run's worktree",
+        WriteOp::ResultStatus { .. } => "recording a result status",
+        WriteOp::Audit { .. } => "saving an audit row",
     }
 }

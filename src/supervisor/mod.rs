@@ -12,7 +12,7 @@ pub mod protocol;
 mod runs;
 
 pub use bus::{Delivery, EventBus, Subscription};
-pub use protocol::{Command, Event, NewTask, Reply};
+pub use protocol::{ApprovalReview, Command, Event, NewTask, Reply};
 
 use crate::config::{Config, ProviderKind};
 use crate::domain::{STACKS, TaskStatus};
@@ -175,7 +175,7 @@ impl Supervisor {
                 Ok(Reply::Done)
             }
             Command::StartTask { task } => self.start_task(task).await,
-            Command::Approve { task_id } => self.decide(&task_id, "approve", String::new()).await,
+            Command::Approve { task_id, review } => self.approve(&task_id, review).await,
             Command::Revise { task_id, note } => self.decide(&task_id, "revise", note).await,
             Command::Reject { task_id, note } => self.decide(&task_id, "reject", note).await,
             Command::Cancel { task_id } => self.cancel(&task_id).await,

@@ -29,6 +29,26 @@ pub struct NewTask {
     /// dry run.
     #[serde(default)]
     pub provider: Option<ProviderKind>,
+    /// For a client with a repository: the branch to start from (default: the remote's
+    /// default branch).
+    #[serde(default)]
+    pub base_branch: Option<String>,
+    /// Acceptance criteria besides the `- [ ] …` lines of the description.
+    #[serde(default)]
+    pub acceptance: Vec<String>,
+}
+
+/// What the operator confirmed with an approval, for deliverables that need more than one
+/// key: a risky change's critical review, and the override of a secret found in the diff.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalReview {
+    /// The full diff was opened and the approval confirmed a second time.
+    #[serde(default)]
+    pub critical_reviewed: bool,
+    /// Why a secret found in the diff is not one (or is meant to ship); required to
+    /// approve a deliverable with a secret finding.
+    #[serde(default)]
+    pub secret_override: Option<String>,
 }
 
 fn default_source() -> String {
@@ -52,7 +72,11 @@ pub enum Command {
     /// Creates a task and queues its first run.
     StartTask { task: NewTask },
     /// Delivers a deliverable that awaits approval.
-    Approve { task_id: String },
+    Approve {
+        task_id: String,
+        #[serde(default)]
+        review: ApprovalReview,
+    },
     /// Sends a deliverable back to coding with the operator's note.
     Revise { task_id: String, note: String },
     /// Ends the task without delivering; the note says why.

@@ -50,6 +50,9 @@ impl Supervisor {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            base_branch: task.base_branch.clone(),
+            acceptance: crate::engine::criteria::collect(&task.description, &task.acceptance),
+            result_status: None,
         };
         let created = Event::TaskCreated {
             task_id: record.id.clone(),
@@ -387,5 +390,53 @@ fn new_run(task: &TaskRecord, attempt: i64, agent: &Agent) -> RunRecord {
         started_at: now,
         updated_at: now,
         finished_at: None,
+    }
+}
+
+impl Supervisor {
+    /// Approves a deliverable, once what its risk asks for has been confirmed: a critical
+    /// review above the risk threshold, and a note overriding any secret found in the diff.
+    pub(super) async fn approve(
+        &self,
+        task_id: &str,
+        review: super::ApprovalReview,
+    ) -> Result<Reply, SupervisorError> {
+        let task = self.task_or_error(task_id)?;
+        expect_status(&task, &[TaskStatus::AwaitingApproval], "approved")?;
+        let (_, agent) = self.checkpoint(&task)?;
+        if let Some(risk) = agent.repo.as_ref().and_then(|r| r.risk.as_ref()) {
+            let override_note = review
+                .secret_override
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
+            if risk.blocks_approval() && override_note.is_none() {
+                let found: Vec<String> = risk
+                    .secrets
+                    .iter()
+                    .map(|s| format!("{} in {}:{} ({})", s.kind, s.path, s.line, s.masked))
+                    .collect();
+                return Err(SupervisorError(format!(
+                    "task {task_id} cannot be approved: its diff holds what looks like a secret ({}); remove it with `ecca revise {task_id} --note TEXT`, or approve with `--override-secret NOTE` saying why it is safe",
+                    found.join("; ")
+                )));
+            }
+            if risk.needs_critical_review() && !review.critical_reviewed {
+                return Err(SupervisorError(format!(
+                    "task {task_id} scores {} of 100 for risk ({}); it needs a critical review: read the whole diff (`ecca diff {task_id}`), then approve with `--critical-reviewed`",
+                    risk.score,
+                    risk.reasons.join("; ")
+                )));
+            }
+            let mut note = Vec::new();
+            if review.critical_reviewed {
+                note.push("critical review confirmed".to_string());
+            }
+            if let Some(n) = override_note {
+                note.push(format!("secret finding overridden: {n}"));
+            }
+            return self.decide(task_id, "approve", note.join("; ")).await;
+        }
+        self.decide(task_id, "approve", String::new()).await
     }
 }

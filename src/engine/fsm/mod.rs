@@ -6,6 +6,7 @@
 //! fix (≤ 3 cycles) → execute → write and run tests → evaluate → rewrite while the score is
 //! under the pass mark (≤ 3 times) → approval gate → deliver → store the good snippets.
 
+pub mod repo;
 mod steps;
 
 pub use steps::deliverable_files;
@@ -334,6 +335,9 @@ pub struct Agent {
     /// Steps that did not run, with why (`lint: no linter server configured`).
     pub skipped: Vec<String>,
     pub deliverable: Option<String>,
+    /// Set when the task's client has a repository: the run works in a worktree of it.
+    #[serde(default)]
+    pub repo: Option<repo::RepoWork>,
 }
 
 impl Agent {
@@ -357,6 +361,7 @@ impl Agent {
             visited: vec![AgentState::Pending],
             skipped: Vec::new(),
             deliverable: None,
+            repo: None,
         }
     }
 
