@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+mod repo;
+
 /// Which model serves each tier, on which provider, at what price.
 pub struct ModelRouter {
     pub provider: Arc<dyn Provider>,
@@ -58,6 +60,12 @@ pub struct RunContext {
     pub bus: EventBus,
     pub cancel: CancellationToken,
     pub data_dir: PathBuf,
+    /// The client's repository, for runs that work in one.
+    pub workspaces: Arc<dyn super::workspace::Workspaces>,
+    /// Which attempt of the task this run is (names its worktree).
+    pub attempt: i64,
+    /// The task's base branch, when it names one.
+    pub base_branch: Option<String>,
 }
 
 /// Why a drive stopped.
@@ -182,9 +190,20 @@ pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
         let next = match effect {
             Effect::CallModel(call) => d.call_model(agent, call).await,
             Effect::CallTool { request } => {
+                let started = crate::time::now_ms();
                 let outcome = tokio::select! {
                     o = ctx.tools.call(&request) => o,
                     _ = ctx.cancel.cancelled() => ToolOutcome::Failed { error: "cancelled".into() },
+                };
+                let audit = WriteOp::Audit {
+                    task_id: ctx.scope.task_id.clone(),
+                    run_id: ctx.scope.run_id.clone(),
+                    entry: crate::repo::AuditEntry::finished(
+                        &format!("{}: {}", request.server(), request.step()),
+                        &serde_json::to_string(&request).unwrap_or_default(),
+                        &audit_outcome(&outcome),
+                        started,
+                    ),
                 };
                 let summary = tool_summary(&outcome);
                 ctx.bus.publish(Event::ToolFinished {
@@ -200,7 +219,7 @@ pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
                     serde_json::json!({"step": request.step(), "outcome": outcome.label(), "summary": summary, "result": outcome}),
                 );
                 let next = agent.handle(AgentEvent::ToolReturned { outcome });
-                d.persist(agent, vec![record]).await.map(|()| next)
+                d.persist(agent, vec![record, audit]).await.map(|()| next)
             }
             Effect::AwaitApproval => {
                 ctx.bus.publish(Event::AwaitingApproval {
@@ -213,7 +232,10 @@ pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
                     Err(e) => RunExit::StoreFailed(e.0),
                 };
             }
+            Effect::Deliver { .. } if agent.repo.is_some() => d.deliver_repo(agent).await,
             Effect::Deliver { files } => d.deliver(agent, files).await,
+            Effect::PrepareRepo => d.prepare_repo(agent).await,
+            Effect::InspectDiff => d.inspect_diff(agent).await,
             Effect::Pause { reason } => {
                 ctx.bus.publish(Event::Paused {
                     task_id: ctx.scope.task_id.clone(),
@@ -252,7 +274,8 @@ pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
             }
             Effect::Finish { end } => {
                 let (status, reason) = task_status(agent);
-                let persisted = d.persist(agent, Vec::new()).await;
+                let cleanup = d.remove_worktree(agent).await;
+                let persisted = d.persist(agent, cleanup).await;
                 ctx.bus.publish(Event::RunFinished {
                     task_id: ctx.scope.task_id.clone(),
                     run_id: ctx.scope.run_id.clone(),
@@ -668,6 +691,22 @@ fn truncate(text: &str, max: usize) -> String {
     )
 }
 
+/// An audit row's outcome: `ok`, `skipped: …` or `failed: …`, on one short line.
+fn audit_outcome(outcome: &ToolOutcome) -> String {
+    let line = match outcome {
+        ToolOutcome::Done {
+            reply: ToolReply::Check(c),
+        } if c.status != crate::repo::CheckStatus::Passed => {
+            format!("{}: {}", c.status.as_str(), c.reason)
+        }
+        ToolOutcome::Done { .. } => "ok".into(),
+        ToolOutcome::Skipped { reason } => format!("skipped: {reason}"),
+        ToolOutcome::Failed { error } => format!("failed: {error}"),
+    };
+    let first = line.lines().next().unwrap_or("");
+    first.chars().take(200).collect()
+}
+
 fn tool_summary(outcome: &ToolOutcome) -> String {
     match outcome {
         ToolOutcome::Done { reply } => match reply {
@@ -682,6 +721,17 @@ fn tool_summary(outcome: &ToolOutcome) -> String {
                 if r.oom_killed { ", out of memory" } else { "" }
             ),
             ToolReply::Stored => "stored".into(),
+            ToolReply::Text { text, truncated } => format!(
+                "{} line(s){}",
+                text.lines().count(),
+                if *truncated { ", truncated" } else { "" }
+            ),
+            ToolReply::Applied { files } => format!("applied to {}", files.join(", ")),
+            ToolReply::Check(c) => match c.status {
+                crate::repo::CheckStatus::Passed => format!("passed: {}", c.command),
+                crate::repo::CheckStatus::Failed => format!("failed: {} ({})", c.command, c.reason),
+                crate::repo::CheckStatus::Skipped => format!("skipped: {}", c.reason),
+            },
         },
         ToolOutcome::Skipped { reason } => format!("skipped: {reason}"),
         ToolOutcome::Failed { error } => format!("failed: {error}"),

@@ -7,4 +7,6 @@ pub mod criteria;
 pub mod driver;
 pub mod fsm;
 pub mod prompts;
+pub mod repo_prompts;
 pub mod tools;
+pub mod workspace;

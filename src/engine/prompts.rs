@@ -61,7 +61,7 @@ pub struct TaskBrief {
 }
 
 impl TaskBrief {
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         format!(
             "## Task\ntitle: {}\nstack: {}\n\n## Description\n{}\n",
             self.title,
@@ -178,7 +178,7 @@ pub fn evaluate_prompt(
 }
 
 /// The first JSON value of the wanted kind in a reply, fences and chatter around it allowed.
-fn find_json(text: &str, open: char, close: char) -> Option<Value> {
+pub(crate) fn find_json(text: &str, open: char, close: char) -> Option<Value> {
     let start = text.find(open)?;
     let end = text.rfind(close)?;
     if end < start {

@@ -44,6 +44,28 @@ pub enum ToolRequest {
         code: String,
         quality: f64,
     },
+    /// The files and top-level symbols of a run's worktree (code-context).
+    RepoStructure { worktree: String },
+    /// Lines of a run's worktree matching a regular expression (code-context).
+    SearchCode {
+        worktree: String,
+        pattern: String,
+        max_results: u32,
+    },
+    /// One file of a run's worktree (code-context).
+    ReadFile { worktree: String, path: String },
+    /// A unified diff applied all-or-none to a run's worktree (code-assistant); paths in
+    /// the headers are relative to the worktree.
+    ApplyDiff { worktree: String, diff: String },
+    /// One of the repository's checks, run in the sandbox on a copy of the worktree
+    /// (code-execution `run_in_repo`). `kind` is `smoke`, `setup`, `lint`, `test` or
+    /// `criterion`.
+    RunCheck {
+        worktree: String,
+        kind: String,
+        command: String,
+        timeout_secs: u64,
+    },
 }
 
 impl ToolRequest {
@@ -52,7 +74,13 @@ impl ToolRequest {
         match self {
             ToolRequest::SearchSnippets { .. } | ToolRequest::StoreSnippet { .. } => "vector-code",
             ToolRequest::Lint { .. } | ToolRequest::FixLint { .. } => "linter",
-            ToolRequest::Execute { .. } | ToolRequest::RunTests { .. } => "code-execution",
+            ToolRequest::Execute { .. }
+            | ToolRequest::RunTests { .. }
+            | ToolRequest::RunCheck { .. } => "code-execution",
+            ToolRequest::RepoStructure { .. }
+            | ToolRequest::SearchCode { .. }
+            | ToolRequest::ReadFile { .. } => "code-context",
+            ToolRequest::ApplyDiff { .. } => "code-assistant",
         }
     }
 
@@ -65,6 +93,17 @@ impl ToolRequest {
             ToolRequest::Execute { .. } => "execute",
             ToolRequest::RunTests { .. } => "test",
             ToolRequest::StoreSnippet { .. } => "store",
+            ToolRequest::RepoStructure { .. } => "explore",
+            ToolRequest::SearchCode { .. } => "search",
+            ToolRequest::ReadFile { .. } => "read",
+            ToolRequest::ApplyDiff { .. } => "apply",
+            ToolRequest::RunCheck { kind, .. } => match kind.as_str() {
+                "smoke" => "smoke check",
+                "setup" => "setup",
+                "lint" => "lint",
+                "criterion" => "criterion",
+                _ => "test",
+            },
         }
     }
 }
@@ -119,10 +158,24 @@ pub struct ExecReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ToolReply {
-    Snippets { snippets: Vec<Snippet> },
+    Snippets {
+        snippets: Vec<Snippet>,
+    },
     Lint(LintReport),
     Exec(ExecReport),
     Stored,
+    /// What code-context said (a structure outline, search hits, a file), as text.
+    Text {
+        text: String,
+        #[serde(default)]
+        truncated: bool,
+    },
+    /// The files a diff changed.
+    Applied {
+        files: Vec<String>,
+    },
+    /// One of the repository's checks, classified (passed, failed, or skipped and why).
+    Check(crate::repo::CheckOutcome),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 mod anthropic;
 mod http;
 mod offline;
+mod offline_repo;
 mod openai;
 
 pub use anthropic::AnthropicProvider;

@@ -70,6 +70,13 @@ impl Provider for OfflineProvider {
 /// The answer to a request, by purpose.
 pub fn answer(request: &ModelRequest) -> String {
     let p = &request.prompt;
+    // A run in a client's repository asks for a grounded plan and diffs.
+    if request.system == crate::engine::repo_prompts::SYSTEM_REPO_PLANNER {
+        return super::offline_repo::plan(p);
+    }
+    if request.system == crate::engine::repo_prompts::SYSTEM_REPO_WRITER {
+        return super::offline_repo::write(p);
+    }
     match request.purpose {
         Purpose::Plan => plan(p),
         Purpose::Write => {
@@ -117,7 +124,7 @@ fn fenced(language: &str, code: &str) -> String {
     format!("```{language}\n{code}```\n")
 }
 
-fn slug(text: &str) -> String {
+pub(super) fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {

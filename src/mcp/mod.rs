@@ -4,5 +4,6 @@
 pub mod client;
 pub mod embedded;
 pub mod registry;
+pub mod repo_tools;
 pub mod servers;
 pub mod tools;

@@ -36,6 +36,9 @@ fn skipped(reason: impl Into<String>) -> ToolOutcome {
 
 /// The tool call for a request, or why the step cannot run.
 fn plan(request: &ToolRequest) -> Result<(&'static str, Value), String> {
+    if let Some(planned) = super::repo_tools::plan(request) {
+        return planned;
+    }
     Ok(match request {
         ToolRequest::SearchSnippets {
             client_id,
@@ -91,6 +94,7 @@ fn plan(request: &ToolRequest) -> Result<(&'static str, Value), String> {
             runner(language)?,
             json!({"code": tests, "filename": test_filename, "files": [{"path": filename, "content": code}]}),
         ),
+        other => return Err(format!("{} has no tool mapping", other.step())),
     })
 }
 
@@ -104,6 +108,9 @@ fn runner(language: &str) -> Result<&'static str, String> {
 }
 
 fn reply(request: &ToolRequest, v: Value) -> Result<ToolReply, String> {
+    if let Some(read) = super::repo_tools::reply(request, &v) {
+        return read;
+    }
     let bad = |e: serde_json::Error| {
         format!(
             "the {} server's reply could not be read: {e}",
@@ -146,6 +153,7 @@ fn reply(request: &ToolRequest, v: Value) -> Result<ToolReply, String> {
         ToolRequest::Execute { .. } | ToolRequest::RunTests { .. } => {
             ToolReply::Exec(serde_json::from_value::<ExecReport>(v).map_err(bad)?)
         }
+        other => return Err(format!("{} has no reply mapping", other.step())),
     })
 }
 

@@ -319,6 +319,26 @@ impl Store {
     }
 
     /// Artifacts of a run: (kind, name, content).
+    /// A client's repository, if it has one: its URL and whether a token is stored.
+    pub fn client_repo(&self, client_id: &str) -> Result<Option<(String, bool)>, StoreError> {
+        let conn = self.reader();
+        conn.query_row(
+            "SELECT COALESCE(m.repo_url, c.repo_url), m.github_token_encrypted IS NOT NULL
+             FROM clients c LEFT JOIN client_mcp_configs m ON m.client_id = c.id
+             WHERE c.id = ?1",
+            params![client_id],
+            |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<bool>>(1)?)),
+        )
+        .optional()
+        .map(|row| {
+            row.and_then(|(url, token)| {
+                url.filter(|u| !u.trim().is_empty())
+                    .map(|u| (u, token.unwrap_or(false)))
+            })
+        })
+        .map_err(|e| StoreError::sql("reading a client's repository", e))
+    }
+
     /// The audit rows of a task, oldest first: (run id, entry).
     pub fn audit(
         &self,

@@ -50,6 +50,8 @@ pub struct SupervisorOptions {
     pub env: EnvLookup,
     /// A store already open on `data_dir`, to share instead of opening another.
     pub store: Option<Store>,
+    /// Clients' repositories: worktrees, diffs, delivery as branch and pull request.
+    pub workspaces: Arc<dyn crate::engine::workspace::Workspaces>,
 }
 
 impl SupervisorOptions {
@@ -60,6 +62,7 @@ impl SupervisorOptions {
             tools: Arc::new(NoTools),
             env: Arc::new(|k| std::env::var(k).ok()),
             store: None,
+            workspaces: Arc::new(crate::engine::workspace::NoWorkspaces),
         }
     }
 }
@@ -76,6 +79,7 @@ struct Inner {
     ledger: Ledger,
     bus: EventBus,
     tools: Arc<dyn Tools>,
+    workspaces: Arc<dyn crate::engine::workspace::Workspaces>,
     env: EnvLookup,
     slots: Arc<Semaphore>,
     active: Mutex<HashMap<String, CancellationToken>>,
@@ -114,6 +118,7 @@ impl Supervisor {
             data_dir: options.data_dir,
             store,
             tools: options.tools,
+            workspaces: options.workspaces,
             env: options.env,
             active: Mutex::new(HashMap::new()),
             store_failures: Mutex::new(HashMap::new()),

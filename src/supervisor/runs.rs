@@ -73,7 +73,7 @@ impl Supervisor {
         mut first: Vec<WriteOp>,
         announce: Option<Event>,
     ) -> Result<Reply, SupervisorError> {
-        let agent = self.new_agent(&task);
+        let agent = self.new_agent(&task)?;
         let run = new_run(&task, attempt, &agent);
         first.push(WriteOp::InsertRun(run.clone()));
         self.inner.store.write(first).await?;
@@ -89,8 +89,8 @@ impl Supervisor {
         })
     }
 
-    fn new_agent(&self, task: &TaskRecord) -> Agent {
-        Agent::new(
+    fn new_agent(&self, task: &TaskRecord) -> Result<Agent, SupervisorError> {
+        let mut agent = Agent::new(
             TaskBrief {
                 client_id: task.client_id.clone(),
                 title: task.title.clone(),
@@ -98,7 +98,15 @@ impl Supervisor {
                 stack: task.stack.clone(),
             },
             Limits::from_config(&self.inner.config, task.budget_micros),
-        )
+        );
+        // A client with a repository gets its work there, as a branch and pull request.
+        if self.inner.store.client_repo(&task.client_id)?.is_some() {
+            agent.repo = Some(crate::engine::fsm::repo::RepoWork::new(
+                &task.acceptance,
+                &self.inner.config.repos,
+            ));
+        }
+        Ok(agent)
     }
 
     pub(super) async fn decide(
@@ -357,6 +365,9 @@ impl Supervisor {
             bus: inner.bus.clone(),
             cancel,
             data_dir: inner.data_dir.clone(),
+            workspaces: inner.workspaces.clone(),
+            attempt,
+            base_branch: task.base_branch.clone(),
         };
         let exit = drive(&ctx, agent, kick).await;
         drop(permit);

@@ -7,9 +7,12 @@
 //! under the pass mark (≤ 3 times) → approval gate → deliver → store the good snippets.
 
 pub mod repo;
+mod repo_steps;
 mod steps;
 
 pub use steps::deliverable_files;
+#[cfg(test)]
+mod repo_tests;
 #[cfg(test)]
 mod tests;
 
@@ -75,6 +78,20 @@ pub enum Phase {
     AwaitingApproval,
     Delivering,
     Storing,
+    /// A repository run: the worktree is being made from the client's mirror.
+    Preparing,
+    /// The repository's test command on the base commit, before any model call.
+    SmokeCheck,
+    /// Reading the repository's structure and searching it for the task's words.
+    Exploring,
+    /// Reading the files the plan names.
+    Reading,
+    /// The writer's diff being applied to the worktree.
+    Applying,
+    /// The repository's checks and the criteria's commands after the change.
+    Checking,
+    /// The diff against the base and its risk.
+    Inspecting,
     Paused {
         reason: String,
         resume_to: Box<Phase>,
@@ -103,9 +120,16 @@ impl Phase {
             | Phase::WritingBatch
             | Phase::Writing
             | Phase::Linting
-            | Phase::FixingLint => AgentState::Coding,
-            Phase::Executing | Phase::WritingTests | Phase::Testing => AgentState::Testing,
-            Phase::Evaluating => AgentState::Evaluating,
+            | Phase::FixingLint
+            | Phase::Reading
+            | Phase::Applying => AgentState::Coding,
+            Phase::Preparing | Phase::Exploring => AgentState::Planning,
+            Phase::Executing
+            | Phase::WritingTests
+            | Phase::Testing
+            | Phase::SmokeCheck
+            | Phase::Checking => AgentState::Testing,
+            Phase::Evaluating | Phase::Inspecting => AgentState::Evaluating,
             Phase::AwaitingApproval => AgentState::AwaitingApproval,
             Phase::Delivering | Phase::Storing => AgentState::Delivering,
             Phase::Paused { .. } => AgentState::Paused,
@@ -141,6 +165,13 @@ impl Phase {
             Phase::AwaitingApproval => "approval",
             Phase::Delivering => "deliver",
             Phase::Storing => "store",
+            Phase::Preparing => "worktree",
+            Phase::SmokeCheck => "smoke check",
+            Phase::Exploring => "explore",
+            Phase::Reading => "read",
+            Phase::Applying => "apply diff",
+            Phase::Checking => "checks",
+            Phase::Inspecting => "diff & risk",
             Phase::Paused { .. } => "paused",
             Phase::Done { .. } => "done",
         }
@@ -208,6 +239,30 @@ pub enum AgentEvent {
     /// Leave `paused` (the operator raised the budget or asked to resume).
     Resume,
     Cancel,
+    /// The worktree of a repository run exists: where, on which branch and base, and how
+    /// the repository checks itself.
+    RepoReady {
+        worktree: String,
+        branch: String,
+        base_branch: String,
+        base_commit: String,
+        commands: repo::RepoCommands,
+    },
+    /// The worktree could not be made.
+    RepoFailed {
+        error: String,
+    },
+    /// The change against the base commit, and its risk.
+    DiffInspected {
+        diff: crate::repo::DiffSummary,
+        risk: crate::repo::RiskReport,
+    },
+    /// A step of a repository delivery that must not be repeated: the commit made, the
+    /// branch pushed.
+    DeliveryProgress {
+        commit: Option<String>,
+        pushed: bool,
+    },
 }
 
 /// A model call the machine wants made.
@@ -237,6 +292,10 @@ pub enum Effect {
     },
     /// The deliverable waits for the operator's decision.
     AwaitApproval,
+    /// Make the run's worktree from the client's mirror (fetched first).
+    PrepareRepo,
+    /// Compute the diff of the worktree against its base commit, and score its risk.
+    InspectDiff,
     Deliver {
         files: Vec<DeliverableFile>,
     },
@@ -375,6 +434,9 @@ impl Agent {
 
     /// The mean evaluation score over subtasks that have one.
     pub fn quality_score(&self) -> Option<f64> {
+        if let Some(score) = self.repo.as_ref().and_then(|r| r.score) {
+            return Some((score * 10.0).round() / 10.0);
+        }
         let scores: Vec<f64> = self
             .subtasks
             .iter()

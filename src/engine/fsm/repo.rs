@@ -26,7 +26,7 @@ pub struct PlannedFile {
 }
 
 /// Everything a repository run knows beyond the greenfield machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepoWork {
     /// The worktree's directory name under `worktrees/` in the data dir.
     pub worktree: String,
@@ -53,4 +53,68 @@ pub struct RepoWork {
     pub commit: Option<String>,
     pub pushed: bool,
     pub pr_url: Option<String>,
+    /// The evaluator's score of the change (0–10).
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Something was applied at least once (a later failure is SOFT_FAIL, not HARD_FAIL).
+    #[serde(default)]
+    pub applied: bool,
+    /// The repository's outline and the search hits, as the planner saw them.
+    #[serde(default)]
+    pub structure: String,
+    #[serde(default)]
+    pub hits: String,
+    /// The current content of the planned files, as the writer sees them.
+    #[serde(default)]
+    pub contents: Vec<(String, String)>,
+    /// Which planned file is being read, and which check runs, while those steps go on.
+    #[serde(default)]
+    pub cursor: usize,
+    #[serde(default)]
+    pub limits: RepoLimits,
+}
+
+/// The bounds of a repository run, fixed when it starts (from `[repos]` in the config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoLimits {
+    pub max_context_bytes: usize,
+    pub max_files: usize,
+    pub check_timeout_secs: u64,
+    pub max_retries: u32,
+}
+
+impl Default for RepoLimits {
+    fn default() -> Self {
+        let c = crate::config::ReposConfig::default();
+        RepoLimits {
+            max_context_bytes: c.max_context_bytes,
+            max_files: c.max_files,
+            check_timeout_secs: c.check_timeout_secs,
+            max_retries: c.max_retries,
+        }
+    }
+}
+
+impl RepoWork {
+    /// A repository run before its worktree exists: the task's criteria and the limits.
+    pub fn new(criteria: &[String], config: &crate::config::ReposConfig) -> RepoWork {
+        RepoWork {
+            criteria: criteria
+                .iter()
+                .map(|text| Criterion {
+                    text: text.clone(),
+                    check: None,
+                    evidence: "not checked yet".into(),
+                    met: false,
+                })
+                .collect(),
+            limits: RepoLimits {
+                max_context_bytes: config.max_context_bytes,
+                max_files: config.max_files,
+                check_timeout_secs: config.check_timeout_secs,
+                max_retries: config.max_retries,
+            },
+            ..RepoWork::default()
+        }
+    }
 }

@@ -11,6 +11,11 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
     if a.is_done() {
         return invalid(a, &event);
     }
+    if a.repo.is_some()
+        && let Some(effects) = super::repo_steps::handle(a, &event)
+    {
+        return effects;
+    }
     match (a.phase.clone(), event) {
         (_, AgentEvent::Cancel) => finish(a, End::Cancelled),
         (Phase::Pending, AgentEvent::Start) => {
@@ -43,6 +48,9 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
             a.pending = None;
             a.model_failures = 0;
             a.task_spent = task_spent;
+            if a.repo.is_some() {
+                return super::repo_steps::model_replied(a, purpose, &text);
+            }
             model_replied(a, purpose, &text)
         }
         (Phase::Retrieving, AgentEvent::ToolReturned { outcome })
@@ -106,7 +114,7 @@ fn expects_model(a: &Agent, purpose: Purpose) -> bool {
     matches!(&a.pending, Some(Effect::CallModel(c)) if c.purpose == purpose)
 }
 
-fn finish(a: &mut Agent, end: End) -> Vec<Effect> {
+pub(super) fn finish(a: &mut Agent, end: End) -> Vec<Effect> {
     a.pending = None;
     a.phase = Phase::Done { end: end.clone() };
     vec![Effect::Finish { end }]
@@ -162,7 +170,7 @@ fn model_failed(a: &mut Agent, error: String, permanent: bool) -> Vec<Effect> {
 
 /// The tier for planning and writing: the cheaper model once the task has spent the switch
 /// share of its budget.
-fn working_tier(a: &Agent, tier: Tier) -> Tier {
+pub(super) fn working_tier(a: &Agent, tier: Tier) -> Tier {
     let cap = a.limits.task_budget as i128;
     let spent = a.task_spent as i128;
     if cap > 0 && spent * 100 >= cap * a.limits.switch_at_percent as i128 {
@@ -263,7 +271,7 @@ fn call_model(a: &mut Agent, purpose: Purpose) -> Effect {
     effect
 }
 
-fn call_tool(a: &mut Agent, phase: Phase, request: ToolRequest) -> Vec<Effect> {
+pub(super) fn call_tool(a: &mut Agent, phase: Phase, request: ToolRequest) -> Vec<Effect> {
     a.phase = phase;
     let effect = Effect::CallTool { request };
     a.pending = Some(effect.clone());
@@ -271,7 +279,7 @@ fn call_tool(a: &mut Agent, phase: Phase, request: ToolRequest) -> Vec<Effect> {
 }
 
 /// Adds a note when the run first crosses the switch point.
-fn switch_note(a: &mut Agent) -> Option<Effect> {
+pub(super) fn switch_note(a: &mut Agent) -> Option<Effect> {
     if !a.switched_to_cheap && working_tier(a, Tier::Writer) == Tier::Cheap {
         a.switched_to_cheap = true;
         let text = format!(
@@ -377,7 +385,7 @@ fn model_replied(a: &mut Agent, purpose: Purpose, text: &str) -> Vec<Effect> {
     effects
 }
 
-fn new_work(spec: prompts::SubtaskSpec) -> SubtaskWork {
+pub(super) fn new_work(spec: prompts::SubtaskSpec) -> SubtaskWork {
     SubtaskWork {
         spec,
         snippets: Vec::new(),
@@ -428,7 +436,7 @@ fn check_current(a: &mut Agent) -> Vec<Effect> {
     call_tool(a, Phase::Linting, request)
 }
 
-fn note_skip(a: &mut Agent, step: &str, outcome: &ToolOutcome) {
+pub(super) fn note_skip(a: &mut Agent, step: &str, outcome: &ToolOutcome) {
     if let ToolOutcome::Skipped { reason } = outcome {
         let line = format!("{step}: {reason}");
         if !a.skipped.contains(&line) {
