@@ -183,6 +183,48 @@ pub fn set_github_token(
     tx.commit().map_err(|e| e.to_string())
 }
 
+/// Stores a client's repository with no token (public or local repositories). A token
+/// stored earlier is kept.
+pub fn set_repo(data_dir: &Path, client_id: &str, repo_url: &str) -> Result<(), String> {
+    let conn = open(data_dir)?;
+    let exists: Option<String> = conn
+        .query_row("SELECT id FROM clients WHERE id = ?1", [client_id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| e.to_string())?;
+    if exists.is_none() {
+        return Err(format!(
+            "client {client_id} does not exist; add it first with `ecca clients add`"
+        ));
+    }
+    conn.execute(
+        "INSERT INTO client_mcp_configs (client_id, repo_url, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(client_id) DO UPDATE SET repo_url = excluded.repo_url",
+        params![client_id, repo_url, crate::time::now_ms()],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Refuses a repository URL that carries credentials (they would be stored and logged in
+/// the clear; the token belongs in `--from-env`) or that git could take for an option.
+pub fn check_repo_url(url: &str) -> Result<(), String> {
+    if url.starts_with('-') {
+        return Err(format!("{url:?} is not a repository URL"));
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.contains('@') && scheme.starts_with("http") {
+            return Err(
+                "the repository URL holds credentials; give the URL without them and the token with --from-env VAR (it is stored encrypted)"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A client's GitHub token and repository, decrypted. Only client-github calls this.
 pub fn github_credentials(
     data_dir: &Path,

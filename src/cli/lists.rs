@@ -116,3 +116,42 @@ fn truncate(s: &str, max: usize) -> String {
     out.push('…');
     out
 }
+
+/// `ecca clients token`: the client's repository and, when given, its token.
+pub(super) fn client_token(
+    setup: &Setup,
+    id: &str,
+    from_env: Option<&str>,
+    repo: Option<&str>,
+) -> Result<(), String> {
+    let repo = repo.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(url) = repo {
+        crate::secrets::check_repo_url(url)?;
+    }
+    match from_env {
+        Some(var) => {
+            let token = std::env::var(var)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    format!("the environment variable {var} is not set; export the token in it first")
+                })?;
+            crate::secrets::set_github_token(&setup.data_dir, id, token.trim(), repo)?;
+            output::say(&format!(
+                "stored the GitHub token of {id} encrypted ({}){}",
+                crate::secrets::mask(token.trim()),
+                repo.map(|r| format!(" and its repository {r}")).unwrap_or_default()
+            ));
+        }
+        None => {
+            let url = repo.ok_or(
+                "say what to store: --repo URL for a public or local repository, and --from-env VAR for the token of a private one",
+            )?;
+            crate::secrets::set_repo(&setup.data_dir, id, url)?;
+            output::say(&format!(
+                "stored the repository of {id}: {url} (no token: pushes go without one and no pull request is opened)"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -36,7 +36,15 @@ pub enum CliCommand {
     /// Run one task headless, up to the approval gate (or to delivery with --auto-approve).
     Run(run::RunArgs),
     /// Approve a deliverable that awaits approval, and deliver it.
-    Approve { task_id: String },
+    Approve {
+        task_id: String,
+        /// Confirms the whole diff was read: needed when the risk score is above 70.
+        #[arg(long)]
+        critical_reviewed: bool,
+        /// Approves a diff in which a secret was found; the note says why that is safe.
+        #[arg(long, value_name = "NOTE", allow_hyphen_values = true)]
+        override_secret: Option<String>,
+    },
     /// Send a deliverable back to coding with a note, and wait until it is back for approval.
     Revise {
         task_id: String,
@@ -120,13 +128,14 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Store a client's GitHub token, encrypted, read from an environment variable.
+    /// Store a client's repository and GitHub token (encrypted, read from an environment
+    /// variable). `--repo` alone is enough for a public or local repository.
     Token {
         id: String,
         /// The environment variable that holds the token (it never goes on the command line).
         #[arg(long, value_name = "VAR")]
-        from_env: String,
-        /// The client's repository URL.
+        from_env: Option<String>,
+        /// The client's repository URL (https, or a local path).
         #[arg(long)]
         repo: Option<String>,
     },
@@ -163,8 +172,16 @@ pub async fn main(cli: Cli) -> Result<(), String> {
     match cli.command {
         None => console::run(&setup, cli.demo).await,
         Some(CliCommand::Run(args)) => run::run(&setup, args).await,
-        Some(CliCommand::Approve { task_id }) => {
-            run::decide(&setup, run::Decision::Approve, &task_id, String::new()).await
+        Some(CliCommand::Approve {
+            task_id,
+            critical_reviewed,
+            override_secret,
+        }) => {
+            let review = crate::supervisor::ApprovalReview {
+                critical_reviewed,
+                secret_override: override_secret,
+            };
+            run::decide(&setup, run::Decision::Approve(review), &task_id, String::new()).await
         }
         Some(CliCommand::Revise { task_id, note }) => {
             run::decide(&setup, run::Decision::Revise, &task_id, note).await
@@ -195,20 +212,7 @@ pub async fn main(cli: Cli) -> Result<(), String> {
         }) => lists::clients(&setup, json),
         Some(CliCommand::Clients {
             command: ClientsCommand::Token { id, from_env, repo },
-        }) => {
-            let token = std::env::var(&from_env)
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    format!("the environment variable {from_env} is not set; export the token in it first")
-                })?;
-            crate::secrets::set_github_token(&setup.data_dir, &id, token.trim(), repo.as_deref())?;
-            output::say(&format!(
-                "stored the GitHub token of {id} encrypted ({})",
-                crate::secrets::mask(token.trim())
-            ));
-            Ok(())
-        }
+        }) => lists::client_token(&setup, &id, from_env.as_deref(), repo.as_deref()),
         Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,
         Some(CliCommand::Screenshot {
             view,

@@ -39,6 +39,14 @@ pub struct RunArgs {
     /// Approve the deliverable as soon as it is ready.
     #[arg(long)]
     pub auto_approve: bool,
+    /// For a client with a repository: the branch to start from and open the pull request
+    /// against (default: the client's configured base, else the remote's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base_branch: Option<String>,
+    /// An acceptance criterion the harness must see proven by a passing command before the
+    /// approval gate; repeat for several (`- [ ] …` lines of the description count too).
+    #[arg(long = "accept", value_name = "TEXT", allow_hyphen_values = true)]
+    pub accept: Vec<String>,
 }
 
 const DEFAULT_CLIENT: &str = "default";
@@ -75,8 +83,8 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         agent_kind: "builtin".into(),
         budget_micros,
         provider: Some(provider),
-        base_branch: None,
-        acceptance: Vec::new(),
+        base_branch: args.base_branch.clone(),
+        acceptance: args.accept.clone(),
     };
     // Everything is checked before the store changes.
     crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;
@@ -128,7 +136,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
 
 /// Which decision a command carries.
 pub(super) enum Decision {
-    Approve,
+    Approve(crate::supervisor::ApprovalReview),
     Revise,
     Reject,
     Resume,
@@ -153,9 +161,9 @@ pub(super) async fn decide(
     let progress = follow(sup.subscribe());
     let task_id = task_id.to_string();
     let command = match decision {
-        Decision::Approve => Command::Approve {
+        Decision::Approve(review) => Command::Approve {
             task_id: task_id.clone(),
-            review: Default::default(),
+            review,
         },
         Decision::Revise => Command::Revise {
             task_id: task_id.clone(),
