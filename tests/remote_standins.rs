@@ -197,6 +197,11 @@ async fn a_pushed_branch_lands_with_the_token_and_not_without() {
     assert_eq!(first, format!("{} Add notes", sha.trim()));
     assert_eq!(log.lines().count(), 2, "{log}");
     assert_eq!(remote.branches(), vec!["agt/T-0042", "main"]);
+    assert_eq!(
+        remote.show("agt/T-0042", "NOTES.md").as_deref(),
+        Some("A change.\n")
+    );
+    assert_eq!(remote.show("main", "NOTES.md"), None);
     assert!(
         remote
             .seen()
@@ -565,4 +570,79 @@ async fn a_large_tree_clones_and_a_large_push_streams_through() {
             && r.content_length.is_none()),
         "the large push was not sent chunked: {seen:?}"
     );
+}
+
+/// ecca's own client-github tools, called directly, against both stand-ins: what they send
+/// is what the stand-ins take.
+#[tokio::test]
+async fn client_github_clones_pushes_and_opens_a_pull_request_on_the_stand_ins() {
+    use ecca::mcp::servers::client_github::{
+        ClientGithub, CloneArgs, CommitArgs, FileArg, GithubConfig, PullRequestArgs, PushArgs,
+    };
+    use rmcp::handler::server::wrapper::Parameters;
+    let dir = tempfile::tempdir().unwrap();
+    let bare = python_project(dir.path(), false);
+    let remote = GitRemote::start(&bare, TOKEN).await;
+    let api = GithubApi::start(TOKEN, "acme", "site")
+        .await
+        .with_repo(&bare);
+    let server = |token: &str, workdir: &str| {
+        ClientGithub::new(GithubConfig {
+            client_id: "acme".into(),
+            token: token.into(),
+            repo_url: remote.url.clone(),
+            api_base: api.base_url.clone(),
+            repo_slug: Some(common::git_remote::SERVED_SLUG.into()),
+            workdir: dir.path().join(workdir),
+        })
+    };
+
+    let wrong = server("ghp_wrong", "wrong");
+    let err = wrong
+        .clone_repo(Parameters(CloneArgs {}))
+        .await
+        .err()
+        .expect("a wrong token cannot clone");
+    assert!(err.contains("403"), "{err}");
+    assert!(!err.contains("ghp_wrong"), "the token leaked: {err}");
+
+    let github = server(TOKEN, "acme");
+    let cloned = github.clone_repo(Parameters(CloneArgs {})).await.unwrap();
+    assert_eq!(cloned.0.branch, "main");
+    let committed = github
+        .commit(Parameters(CommitArgs {
+            branch: "agt/T-0042".into(),
+            message: "Greet politely".into(),
+            files: vec![FileArg {
+                path: "NOTES.md".into(),
+                content: "Polite.\n".into(),
+            }],
+        }))
+        .await
+        .unwrap();
+    github
+        .push(Parameters(PushArgs {
+            branch: "agt/T-0042".into(),
+        }))
+        .await
+        .unwrap();
+    let log = remote.branch_log("agt/T-0042").unwrap();
+    assert!(
+        log.starts_with(&format!("{} Greet politely", committed.0.sha)),
+        "{log}"
+    );
+
+    api.fail_next(502);
+    let pr = || PullRequestArgs {
+        title: "Greet politely".into(),
+        body: "Checks: passed.".into(),
+        head: "agt/T-0042".into(),
+        base: Some("main".into()),
+    };
+    let err = github.open_pr(Parameters(pr())).await.err().unwrap();
+    assert!(err.contains("502"), "{err}");
+    let opened = github.open_pr(Parameters(pr())).await.unwrap();
+    assert_eq!(opened.0.number, 1);
+    assert_eq!(opened.0.url, format!("{}/acme/site/pull/1", api.base_url));
+    assert_eq!(api.pulls.lock().unwrap()[0]["body"], "Checks: passed.");
 }

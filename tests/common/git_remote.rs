@@ -21,6 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The path the repository is served under: `URL = http://127.0.0.1:PORT/acme/site.git`.
 pub const SERVED_PATH: &str = "/acme/site.git";
 
+/// The `owner/repo` of the served repository, for `[clients.ID] repo_slug` (the URL is not
+/// github.com's, so ecca cannot read the slug from it).
+pub const SERVED_SLUG: &str = "acme/site";
+
 /// One request the remote received. The Authorization header's value is never kept.
 #[derive(Clone, Debug)]
 pub struct SeenRequest {
@@ -116,6 +120,19 @@ impl GitRemote {
                 &format!("refs/heads/{branch}"),
                 "--",
             ])
+            .output()
+            .expect("git runs");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The text of `path` at `rev` (a branch or commit) in the served repository; `None`
+    /// when either does not exist.
+    pub fn show(&self, rev: &str, path: &str) -> Option<String> {
+        let out = bare_git(&self.bare)
+            .arg("show")
+            .arg(format!("{rev}:{path}"))
             .output()
             .expect("git runs");
         out.status

@@ -1,5 +1,8 @@
 //! GitHub's pull-request API for tests: `POST /repos/{owner}/{repo}/pulls`, checked and
 //! answered the way GitHub does (status codes, error bodies, the success shape).
+//!
+//! ecca reaches it through `ECCA_GITHUB_API = base_url` (or `[github] api_base`); with a
+//! `GitRemote` the client's slug comes from `[clients.ID] repo_slug = "acme/site"`.
 
 use super::git_remote::{bare_git, serve_on_own_thread};
 use axum::Router;
