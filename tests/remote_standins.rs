@@ -646,3 +646,60 @@ async fn client_github_clones_pushes_and_opens_a_pull_request_on_the_stand_ins()
     assert_eq!(opened.0.url, format!("{}/acme/site/pull/1", api.base_url));
     assert_eq!(api.pulls.lock().unwrap()[0]["body"], "Checks: passed.");
 }
+
+/// git compresses a fetch request over 1 KiB (here: forty "want" lines); http-backend must
+/// be told so through HTTP_CONTENT_ENCODING, or it reads gzip as protocol.
+#[tokio::test]
+async fn a_gzip_fetch_request_is_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = python_project(dir.path(), false);
+    let remote = GitRemote::start(&bare, TOKEN).await;
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    for clone_dir in [&ours, &theirs] {
+        let out = clone(&remote.url, clone_dir, Some(TOKEN));
+        assert!(out.status.success(), "{}", said(&out));
+    }
+    for i in 0..40 {
+        run_git(
+            Some(&theirs),
+            ["switch", "--quiet", "-c", &format!("agt/T-{i:04}"), "main"],
+            None,
+        );
+        run_git(
+            Some(&theirs),
+            [
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "-m",
+                &format!("Theirs {i}"),
+            ],
+            None,
+        );
+    }
+    let out = git(
+        Some(&theirs),
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            "refs/heads/agt/*:refs/heads/agt/*",
+        ],
+        Some(TOKEN),
+    );
+    assert!(out.status.success(), "{}", said(&out));
+
+    let out = git(Some(&ours), &["fetch", "--quiet", "origin"], Some(TOKEN));
+    assert!(out.status.success(), "{}", said(&out));
+    let theirs_head = run_git(Some(&theirs), ["rev-parse", "HEAD"], None);
+    let fetched = run_git(Some(&ours), ["rev-parse", "origin/agt/T-0039"], None);
+    assert_eq!(fetched, theirs_head);
+    let seen = remote.seen();
+    assert!(
+        seen.iter().any(|r| r.path.ends_with("/git-upload-pack")
+            && r.content_encoding.as_deref() == Some("gzip")
+            && r.status == 200),
+        "no gzip request was seen: {seen:?}"
+    );
+}
