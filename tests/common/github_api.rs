@@ -7,11 +7,13 @@
 use super::git_remote::{bare_git, serve_on_own_thread};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +37,8 @@ struct ApiState {
     /// When set, `head` and `base` must be branches of this bare repository.
     bare: Arc<Mutex<Option<PathBuf>>>,
     fail_next: Arc<Mutex<Option<u16>>>,
+    /// The pull requests as GitHub shows them (the 201 replies), for `GET …/pulls`.
+    opened: Arc<Mutex<Vec<Value>>>,
     pulls: Arc<Mutex<Vec<Value>>>,
     rejected: Arc<Mutex<Vec<String>>>,
 }
@@ -51,13 +55,17 @@ impl GithubApi {
             repo: repo.to_string(),
             bare: Arc::new(Mutex::new(None)),
             fail_next: Arc::new(Mutex::new(None)),
+            opened: Arc::new(Mutex::new(Vec::new())),
             pulls: pulls.clone(),
             rejected: rejected.clone(),
         };
         // The address is known only once bound; the handler reads it from here.
         let app_state = (state.clone(), base_url.clone());
         let app = Router::new()
-            .route("/repos/{owner}/{repo}/pulls", post(create_pull))
+            .route(
+                "/repos/{owner}/{repo}/pulls",
+                post(create_pull).get(list_pulls),
+            )
             .fallback(not_found)
             .with_state(app_state);
         let (addr, stop) = serve_on_own_thread(app).await;
@@ -163,21 +171,18 @@ fn commits_ahead(bare: &Path, base: &str, head: &str) -> usize {
     }
 }
 
-async fn create_pull(
-    State((state, base_url)): State<AppState>,
-    UrlPath((owner, repo)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// What GitHub checks before anything else: the repository, the token, the media type.
+/// The refusal to send, if any.
+fn gate(state: &ApiState, owner: &str, repo: &str, headers: &HeaderMap) -> Option<Response> {
     if owner != state.owner || repo != state.repo {
-        return refuse(
-            &state,
+        return Some(refuse(
+            state,
             StatusCode::NOT_FOUND,
             format!("wrong repository {owner}/{repo}"),
             json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "404"}),
-        );
+        ));
     }
-    match token_of(&headers) {
+    match token_of(headers) {
         Some(t) if t == state.token => {}
         sent => {
             let reason = if sent.is_none() {
@@ -185,12 +190,12 @@ async fn create_pull(
             } else {
                 "wrong token"
             };
-            return refuse(
-                &state,
+            return Some(refuse(
+                state,
                 StatusCode::UNAUTHORIZED,
                 reason.to_string(),
                 json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
-            );
+            ));
         }
     }
     let accept = headers
@@ -198,12 +203,24 @@ async fn create_pull(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !accept.contains("application/vnd.github") {
-        return refuse(
-            &state,
+        return Some(refuse(
+            state,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Accept header {accept:?} is not application/vnd.github+json"),
             json!({"message": "Unsupported 'Accept' header: expected application/vnd.github+json", "status": "415"}),
-        );
+        ));
+    }
+    None
+}
+
+async fn create_pull(
+    State((state, base_url)): State<AppState>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = gate(&state, &owner, &repo, &headers) {
+        return refused;
     }
     if let Some(status) = state.fail_next.lock().unwrap().take() {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -310,9 +327,7 @@ async fn create_pull(
             json!([{"resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {}:{head}.", state.owner)}]),
         );
     }
-    pulls.push(request.clone());
-    let number = pulls.len() as u64;
-    drop(pulls);
+    let number = pulls.len() as u64 + 1;
     let base_url = base_url.lock().unwrap().clone();
     let (owner, repo) = (&state.owner, &state.repo);
     let user = json!({"login": owner, "id": 1, "type": "User"});
@@ -331,6 +346,9 @@ async fn create_pull(
         "user": user,
         "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
+    pulls.push(request.clone());
+    state.opened.lock().unwrap().push(reply.clone());
+    drop(pulls);
     (
         StatusCode::CREATED,
         [
@@ -344,6 +362,44 @@ async fn create_pull(
             ),
         ],
         reply.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /repos/{owner}/{repo}/pulls?head=OWNER:BRANCH&base=B&state=open|closed|all`: the
+/// pull requests opened so far that match, as GitHub lists them (all of them are open).
+async fn list_pulls(
+    State((state, _)): State<AppState>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = gate(&state, &owner, &repo, &headers) {
+        return refused;
+    }
+    let wanted_state = query.get("state").map(String::as_str).unwrap_or("open");
+    let matching: Vec<Value> = state
+        .opened
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|_| wanted_state == "open" || wanted_state == "all")
+        .filter(|pr| {
+            query
+                .get("head")
+                .is_none_or(|h| pr["head"]["label"] == h.as_str())
+        })
+        .filter(|pr| {
+            query
+                .get("base")
+                .is_none_or(|b| pr["base"]["ref"] == b.as_str())
+        })
+        .cloned()
+        .collect();
+    (
+        StatusCode::OK,
+        [("content-type", "application/json; charset=utf-8")],
+        Value::Array(matching).to_string(),
     )
         .into_response()
 }
