@@ -202,6 +202,29 @@ async fn a_pushed_branch_lands_with_the_token_and_not_without() {
         Some("A change.\n")
     );
     assert_eq!(remote.show("main", "NOTES.md"), None);
+
+    // Someone else moves main on; a fetch over HTTP brings their commit.
+    let theirs =
+        remote.commit_upstream("main", "docs/CHANGES.md", "Upstream.\n", "Upstream change");
+    assert_eq!(
+        remote.show("main", "docs/CHANGES.md").as_deref(),
+        Some("Upstream.\n")
+    );
+    assert!(
+        remote
+            .show("main", "greet/cli.py")
+            .unwrap()
+            .contains("def main(argv")
+    );
+    let out = git(Some(&work), &["fetch", "--quiet", "origin"], Some(TOKEN));
+    assert!(out.status.success(), "{}", said(&out));
+    let fetched = run_git(Some(&work), ["rev-parse", "origin/main"], None);
+    assert_eq!(fetched.trim(), theirs);
+    let log = remote.branch_log("main").unwrap();
+    assert!(
+        log.starts_with(&format!("{theirs} Upstream change\n")),
+        "{log}"
+    );
     assert!(
         remote
             .seen()

@@ -140,6 +140,68 @@ impl GitRemote {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Commits `content` as `path` on `branch` of the served repository, as someone else's
+    /// push would (the branch moves on under a clone); returns the new commit's id.
+    pub fn commit_upstream(
+        &self,
+        branch: &str,
+        path: &str,
+        content: &str,
+        message: &str,
+    ) -> String {
+        let scratch = tempfile::tempdir().expect("a scratch directory");
+        let index = scratch.path().join("index");
+        let file = scratch.path().join("content");
+        std::fs::write(&file, content).expect("write the upstream file");
+        let git = |args: &[&std::ffi::OsStr]| -> String {
+            let out = bare_git(&self.bare)
+                .env("GIT_INDEX_FILE", &index)
+                .env("GIT_AUTHOR_NAME", "Upstream Author")
+                .env("GIT_AUTHOR_EMAIL", "upstream@example.com")
+                .env("GIT_COMMITTER_NAME", "Upstream Author")
+                .env("GIT_COMMITTER_EMAIL", "upstream@example.com")
+                .args(args)
+                .output()
+                .expect("git runs");
+            assert!(
+                out.status.success(),
+                "git {args:?} failed in {}: {}",
+                self.bare.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let os = |s: &str| std::ffi::OsString::from(s);
+        let parent = git(&[
+            &os("rev-parse"),
+            &os(&format!("refs/heads/{branch}^{{commit}}")),
+        ]);
+        git(&[&os("read-tree"), &os(&parent)]);
+        let blob = git(&[&os("hash-object"), &os("-w"), file.as_os_str()]);
+        git(&[
+            &os("update-index"),
+            &os("--add"),
+            &os("--cacheinfo"),
+            &os(&format!("100644,{blob},{path}")),
+        ]);
+        let tree = git(&[&os("write-tree")]);
+        let commit = git(&[
+            &os("commit-tree"),
+            &os(&tree),
+            &os("-p"),
+            &os(&parent),
+            &os("-m"),
+            &os(message),
+        ]);
+        git(&[
+            &os("update-ref"),
+            &os(&format!("refs/heads/{branch}")),
+            &os(&commit),
+            &os(&parent),
+        ]);
+        commit
+    }
+
     /// The branch names of the served repository, sorted.
     pub fn branches(&self) -> Vec<String> {
         let out = bare_git(&self.bare)
