@@ -2,6 +2,10 @@
 //! from a script, and small store helpers.
 #![allow(dead_code)]
 
+pub mod fixture_repo;
+pub mod git_remote;
+pub mod github_api;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
