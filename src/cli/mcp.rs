@@ -232,7 +232,8 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                         format!("client {client_id} has no repository; pass --repo URL or store one with `ecca clients token {client_id} --repo URL`")
                     })?;
                     let s = client_github::ClientGithub::new(client_github::GithubConfig {
-                        workdir: setup.data_dir.join("github").join(&client_id),
+                        // The clone is the client's mirror, shared with the runs' worktrees.
+                        workdir: setup.data_dir.join("repos").join(&client_id),
                         client_id,
                         token,
                         repo_url,
