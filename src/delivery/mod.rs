@@ -2,6 +2,8 @@
 //! requests come with the client-github server). The bundle is written beside its final
 //! name and renamed into place, so a crash never leaves half a deliverable behind.
 
+pub mod secrets_scan;
+
 use crate::engine::fsm::DeliverableFile;
 use flate2::Compression;
 use flate2::write::GzEncoder;
