@@ -2,6 +2,7 @@
 //! requests come with the client-github server). The bundle is written beside its final
 //! name and renamed into place, so a crash never leaves half a deliverable behind.
 
+pub mod pr_body;
 pub mod risk;
 pub mod secrets_scan;
 
