@@ -107,7 +107,7 @@ pub(super) async fn add_client(
 }
 
 /// `s` on one line, control sequences removed, cut to `max` characters.
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     let s = output::one_line(s);
     if s.chars().count() <= max {
         return s;

@@ -5,6 +5,7 @@ pub mod console;
 mod lists;
 pub mod mcp;
 pub mod output;
+mod review;
 mod run;
 
 use crate::config::{Config, resolve_data_dir};
@@ -69,6 +70,20 @@ pub enum CliCommand {
         json: bool,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// The audit trail of a task: every tool call, file write, command and git operation.
+    Audit {
+        #[arg(long, value_name = "TASK_ID")]
+        task: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The change the latest run of a task made, against its base commit.
+    Diff {
+        task_id: String,
+        /// Files with their added and removed lines instead of the patch.
+        #[arg(long)]
+        stat: bool,
     },
     /// Manage clients and their monthly budgets.
     Clients {
@@ -199,6 +214,8 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             run::decide(&setup, run::Decision::Cancel, &task_id, String::new()).await
         }
         Some(CliCommand::Tasks { json, limit }) => lists::tasks(&setup, json, limit),
+        Some(CliCommand::Audit { task, json }) => review::audit(&setup, &task, json),
+        Some(CliCommand::Diff { task_id, stat }) => review::diff(&setup, &task_id, stat),
         Some(CliCommand::Clients {
             command:
                 ClientsCommand::Add {

@@ -1,8 +1,12 @@
-//! Delivery after approval. Today: a tar.gz bundle in the data dir (branches and pull
-//! requests come with the client-github server). The bundle is written beside its final
-//! name and renamed into place, so a crash never leaves half a deliverable behind.
+//! Delivery after approval. A task on a client with a repository is delivered as branch
+//! `agt/<task>` and a pull request whose body carries the evidence ([`pr_body`]), after a
+//! risk score and secret scan of its diff ([`risk`], [`secrets_scan`]). A task with no
+//! repository becomes a tar.gz bundle in the data dir, written beside its final name and
+//! renamed into place, so a crash never leaves half a deliverable behind.
 
 pub mod pr_body;
+pub mod risk;
+pub mod secrets_scan;
 
 use crate::engine::fsm::DeliverableFile;
 use flate2::Compression;

@@ -9,6 +9,7 @@
 
 pub mod checks;
 pub mod git;
+pub mod workspaces;
 pub mod worktree;
 
 use serde::{Deserialize, Serialize};
