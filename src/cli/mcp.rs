@@ -32,6 +32,11 @@ pub enum McpCommand {
         /// The sandbox image (code-execution).
         #[arg(long)]
         image: Option<String>,
+        /// The directory of runs' worktrees that run_in_repo may run checks on
+        /// (code-execution; default the data dir's worktrees). The Docker engine must see it
+        /// at the same path.
+        #[arg(long)]
+        worktrees: Option<PathBuf>,
         /// The client this instance serves (client-github).
         #[arg(long)]
         client: Option<String>,
@@ -168,6 +173,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             listen,
             root,
             image,
+            worktrees,
             client,
             repo,
             repo_slug,
@@ -201,7 +207,8 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "code-execution" => {
-                    let s = code_execution::CodeExecution::new(image);
+                    let worktrees = worktrees.unwrap_or_else(|| setup.data_dir.join("worktrees"));
+                    let s = code_execution::CodeExecution::new(image).with_worktrees(worktrees);
                     s.sweep_leftovers().await;
                     execution = Some(s.clone());
                     servers::serve_with(listen, options.clone(), move || s.clone()).await?
