@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+// Parsed once per process from the command line: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
     /// Run one of ecca's MCP servers (Streamable HTTP at /mcp) until stopped.
