@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+// Parsed once per process from the command line: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
     /// Run one of ecca's MCP servers (Streamable HTTP at /mcp) until stopped.
@@ -32,6 +34,11 @@ pub enum McpCommand {
         /// The sandbox image (code-execution).
         #[arg(long)]
         image: Option<String>,
+        /// The directory of runs' worktrees that run_in_repo may run checks on
+        /// (code-execution; default the data dir's worktrees). The Docker engine must see it
+        /// at the same path.
+        #[arg(long)]
+        worktrees: Option<PathBuf>,
         /// The client this instance serves (client-github).
         #[arg(long)]
         client: Option<String>,
@@ -168,6 +175,7 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
             listen,
             root,
             image,
+            worktrees,
             client,
             repo,
             repo_slug,
@@ -201,7 +209,8 @@ pub(super) async fn run(setup: &Setup, command: McpCommand) -> Result<(), String
                     servers::serve_with(listen, options.clone(), move || s.clone()).await?
                 }
                 "code-execution" => {
-                    let s = code_execution::CodeExecution::new(image);
+                    let worktrees = worktrees.unwrap_or_else(|| setup.data_dir.join("worktrees"));
+                    let s = code_execution::CodeExecution::new(image).with_worktrees(worktrees);
                     s.sweep_leftovers().await;
                     execution = Some(s.clone());
                     servers::serve_with(listen, options.clone(), move || s.clone()).await?

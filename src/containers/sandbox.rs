@@ -12,7 +12,8 @@
 use super::{ContainerError, Engine, LABEL_MANAGED, LABEL_ROLE};
 use bollard::container::LogOutput;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, HostConfigLogConfig,
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, HostConfigLogConfig, Mount,
+    MountType,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
@@ -20,6 +21,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -94,6 +96,35 @@ null = os.open("/dev/null", os.O_RDONLY)
 os.dup2(null, 0)
 os.close(null)
 os.chdir("/scratch")
+
+def copy_tree(src, dst):
+    # A worktree's .git is a file pointing outside the mount; nothing there is the project's.
+    for name in os.listdir(src):
+        if name == ".git":
+            continue
+        s, d = os.path.join(src, name), os.path.join(dst, name)
+        mode = os.lstat(s).st_mode
+        if stat.S_ISLNK(mode):
+            os.symlink(os.readlink(s), d)
+        elif stat.S_ISDIR(mode):
+            os.mkdir(d, 0o700)
+            copy_tree(s, d)
+            os.chmod(d, (mode & 0o777) | 0o700)
+        elif stat.S_ISREG(mode):
+            with open(s, "rb") as fi, open(d, "wb") as fo:
+                while True:
+                    chunk = fi.read(1 << 20)
+                    if not chunk:
+                        break
+                    fo.write(chunk)
+            os.chmod(d, (mode & 0o777) | 0o600)
+
+if sys.argv[2] == "copy-src":
+    try:
+        import stat
+        copy_tree("/src", "/scratch")
+    except OSError as e:
+        end(None, error="could not copy the project from /src into /scratch: %s" % e)
 try:
     at = 0
     while at < len(payload):
@@ -111,7 +142,7 @@ try:
 except (OSError, ValueError) as e:
     end(None, error="could not write the program's files into /scratch: %s" % e)
 
-argv = sys.argv[2:]
+argv = sys.argv[3:]
 child = os.fork()
 if child == 0:
     try:
@@ -142,6 +173,13 @@ pub struct SandboxSpec {
     pub pids_limit: i64,
     /// Bytes of stdout plus stderr kept; past this the program is stopped.
     pub output_cap: usize,
+    /// A host directory mounted read-only at `/src` and copied (without `.git`) into
+    /// /scratch before the program starts, so whatever the program writes (caches,
+    /// `__pycache__`) stays in the container and the directory is never changed. The Docker
+    /// engine must see this path at the same place (true for a local engine).
+    pub source: Option<PathBuf>,
+    /// Size of the writable /scratch, in MiB (it counts against the memory limit).
+    pub scratch_mib: u32,
 }
 
 impl SandboxSpec {
@@ -157,6 +195,8 @@ impl SandboxSpec {
             nano_cpus: 500_000_000,
             pids_limit: 64,
             output_cap: 1024 * 1024,
+            source: None,
+            scratch_mib: 64,
         }
     }
 }
@@ -222,6 +262,29 @@ fn encode_files(files: &BTreeMap<String, String>) -> Vec<u8> {
     out
 }
 
+/// The bind mount of a project directory at `/src`, read-only.
+fn read_only_source(dir: &Path) -> Result<Mount, ContainerError> {
+    let source = dir.canonicalize().map_err(|e| {
+        ContainerError(format!(
+            "the directory {} to mount in the sandbox cannot be resolved: {e}; check that it exists",
+            dir.display()
+        ))
+    })?;
+    if !source.is_dir() {
+        return Err(ContainerError(format!(
+            "{} is not a directory, so it cannot be mounted in the sandbox",
+            source.display()
+        )));
+    }
+    Ok(Mount {
+        target: Some("/src".into()),
+        source: Some(source.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    })
+}
+
 /// Kills and removes a container if the run is abandoned half-way (its future dropped):
 /// the container would end at its own deadline anyway, this only makes it sooner.
 struct KillOnDrop {
@@ -265,6 +328,10 @@ impl Engine {
             )));
         }
         let files = encode_files(&spec.files);
+        let mounts = match &spec.source {
+            Some(dir) => vec![read_only_source(dir)?],
+            None => Vec::new(),
+        };
         let mut cmd = vec![
             "/usr/bin/python3".to_string(),
             "-I".into(),
@@ -272,6 +339,11 @@ impl Engine {
             "-c".into(),
             BOOTSTRAP.into(),
             (spec.timeout.as_secs() + SELF_KILL_GRACE_SECS).to_string(),
+            if spec.source.is_some() {
+                "copy-src".into()
+            } else {
+                "-".into()
+            },
         ];
         cmd.extend(spec.argv.iter().cloned());
         let abandoned_at =
@@ -304,10 +376,11 @@ impl Engine {
                 tmpfs: Some(HashMap::from([
                     (
                         "/scratch".to_string(),
-                        "rw,exec,size=64m,mode=1777".to_string(),
+                        format!("rw,exec,size={}m,mode=1777", spec.scratch_mib),
                     ),
                     ("/tmp".to_string(), "rw,size=16m,mode=1777".to_string()),
                 ])),
+                mounts: Some(mounts),
                 cap_drop: Some(vec!["ALL".into()]),
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 // Output is read live through attach; nothing is kept on the engine's disk.

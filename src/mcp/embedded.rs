@@ -17,7 +17,7 @@ impl EmbeddedServers {
     pub async fn start(data_dir: &Path) -> Result<EmbeddedServers, String> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let vectors = vector_code::VectorCode::open(data_dir, vector_code::Embedder::Local)?;
-        let execution = CodeExecution::new(None);
+        let execution = CodeExecution::new(None).with_worktrees(data_dir.join("worktrees"));
         // Sandboxes an earlier process was killed in the middle of running.
         execution.sweep_leftovers().await;
         let running = vec![

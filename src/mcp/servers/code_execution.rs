@@ -2,6 +2,10 @@
 //! (no network, 256 MiB, half a CPU, a process limit, read-only root with a writable
 //! scratch dir, a timeout, capped output). Nothing is ever executed on the host.
 //!
+//! run_in_repo runs a shell command on a copy of a run's worktree (a directory under the
+//! worktrees directory the server is given): the worktree is mounted read-only and copied
+//! into the scratch dir first, so the repository's checks never change it.
+//!
 //! A run's container is killed when its call is cancelled (`notifications/cancelled`) and
 //! when the server shuts down; every in-flight call is still answered. A server sweeps the
 //! sandboxes that killed processes left behind when it starts.
@@ -15,6 +19,7 @@ use rmcp::model::ServerConfig;
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OnceCell, watch};
@@ -35,6 +40,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(5);
 pub struct CodeExecution {
     engine: Arc<OnceCell<Engine>>,
     image: String,
+    /// Where run_in_repo finds worktrees; None refuses it.
+    worktrees: Option<PathBuf>,
     /// Fires when the server shuts down: new calls are refused, running ones stopped.
     closing: CancellationToken,
     /// How many calls are in flight.
@@ -93,9 +100,44 @@ impl CodeExecution {
         CodeExecution {
             engine: Arc::new(OnceCell::new()),
             image: image.unwrap_or_else(|| SANDBOX_IMAGE.to_string()),
+            worktrees: None,
             closing: CancellationToken::new(),
             in_flight: Arc::new(watch::channel(0).0),
             tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Lets run_in_repo run commands on the worktrees directly under `dir`. The Docker
+    /// engine must see `dir` at the same path (a local engine does).
+    pub fn with_worktrees(mut self, dir: PathBuf) -> Self {
+        self.worktrees = Some(dir);
+        self
+    }
+
+    /// The worktree directory `name` stands for: one plain path component naming a
+    /// directory (not a link) directly under the worktrees directory.
+    fn worktree_dir(&self, name: &str) -> Result<PathBuf, String> {
+        let Some(root) = &self.worktrees else {
+            return Err("this code-execution server has no worktrees directory; start it with --worktrees DIR".into());
+        };
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(format!(
+                "worktree {name:?} must be one directory name such as T-0042-r1, with no / or .."
+            ));
+        }
+        let dir = root.join(name);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(dir),
+            Ok(_) => Err(format!(
+                "worktree {name:?} under {} is not a directory; pass the name of a run's worktree",
+                root.display()
+            )),
+            Err(e) => Err(format!(
+                "there is no worktree {name:?} under {} ({e}); pass the name of an existing run's worktree",
+                root.display()
+            )),
         }
     }
 
@@ -160,27 +202,6 @@ impl CodeExecution {
         args: RunArgs,
         cancelled: CancellationToken,
     ) -> Result<Json<ExecReport>, String> {
-        // Stopped by whichever comes first: the caller cancelling, or the server closing.
-        let stop = self.closing.child_token();
-        let _stop_when_done = stop.clone().drop_guard();
-        let in_flight = InFlight::enter(&self.in_flight);
-        tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                // Counted in flight until rmcp has taken the answer to send (it then cancels
-                // the call's token), so a shutdown never closes the connection first.
-                let _in_flight = in_flight;
-                tokio::select! {
-                    _ = cancelled.cancelled() => stop.cancel(),
-                    _ = stop.cancelled() => {
-                        let _ = tokio::time::timeout(ANSWER_WAIT, cancelled.cancelled()).await;
-                    }
-                }
-            }
-        });
-        if self.closing.is_cancelled() {
-            return fail("the code-execution server is shutting down; call again once it is back");
-        }
         let filename = args.filename.unwrap_or_else(|| default_name.to_string());
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         for f in args.files {
@@ -209,6 +230,37 @@ impl CodeExecution {
         spec.files = files;
         spec.env = vec!["HOME=/scratch".into(), "PATH=/usr/bin:/bin".into()];
         spec.timeout = Duration::from_secs(timeout);
+        self.execute(spec, cancelled).await
+    }
+
+    /// Runs `spec`, stopped when the call is cancelled or the server shuts down.
+    async fn execute(
+        &self,
+        spec: SandboxSpec,
+        cancelled: CancellationToken,
+    ) -> Result<Json<ExecReport>, String> {
+        // Stopped by whichever comes first: the caller cancelling, or the server closing.
+        let stop = self.closing.child_token();
+        let _stop_when_done = stop.clone().drop_guard();
+        let in_flight = InFlight::enter(&self.in_flight);
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                // Counted in flight until rmcp has taken the answer to send (it then cancels
+                // the call's token), so a shutdown never closes the connection first.
+                let _in_flight = in_flight;
+                tokio::select! {
+                    _ = cancelled.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {
+                        let _ = tokio::time::timeout(ANSWER_WAIT, cancelled.cancelled()).await;
+                    }
+                }
+            }
+        });
+        if self.closing.is_cancelled() {
+            return fail("the code-execution server is shutting down; call again once it is back");
+        }
+        let timeout = spec.timeout.as_secs();
         let engine = self.engine().await?;
         let out = engine.run_sandboxed(&spec, &stop).await.map_err(|e| e.0)?;
         if out.stopped {
@@ -241,8 +293,61 @@ impl CodeExecution {
     }
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RepoRunArgs {
+    /// The run's worktree: one directory name under the server's worktrees directory
+    /// (`T-0042-r1`).
+    pub worktree: String,
+    /// The shell command to run at the top of the project (`python3 -m unittest discover -q`).
+    pub command: String,
+    /// Seconds before the run is killed (default and most 300).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Room for a copy of a repository and what its checks write, in the scratch dir.
+const REPO_SCRATCH_MIB: u32 = 128;
+
 #[tool_router]
 impl CodeExecution {
+    #[tool(
+        description = "Run a shell command (sh -c) on a copy of a run's worktree in a fresh sandbox container (no network, 256 MiB, half a CPU, 128 MiB of scratch space). The worktree is mounted read-only and copied without .git, so the command cannot change it; exit 127 means the tool is not in the sandbox image. Needs the Docker engine to see the server's worktrees directory at the same path.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn run_in_repo(
+        &self,
+        Parameters(args): Parameters<RepoRunArgs>,
+        cancelled: CancellationToken,
+    ) -> Result<Json<ExecReport>, String> {
+        let dir = self.worktree_dir(&args.worktree)?;
+        if args.command.trim().is_empty() {
+            return fail("the command is empty; pass the shell command to run in the worktree");
+        }
+        if args.command.len() > MAX_INPUT_BYTES {
+            return fail(format!(
+                "the command is {} bytes, over the 1 MiB one run takes",
+                args.command.len()
+            ));
+        }
+        let timeout = args
+            .timeout_secs
+            .unwrap_or(MAX_TIMEOUT_SECS)
+            .clamp(1, MAX_TIMEOUT_SECS);
+        let argv = vec!["/bin/sh".into(), "-c".into(), args.command];
+        let mut spec = SandboxSpec::new(&self.image, argv);
+        // HOME outside the project copy, so tools' caches do not show up in it.
+        spec.env = vec!["HOME=/tmp".into(), "PATH=/usr/bin:/bin".into()];
+        spec.timeout = Duration::from_secs(timeout);
+        spec.source = Some(dir);
+        spec.scratch_mib = REPO_SCRATCH_MIB;
+        self.execute(spec, cancelled).await
+    }
+
     #[tool(
         description = "Run Python 3 code in a fresh sandbox container (no network, 256 MiB, half a CPU; code and files up to 1 MiB).",
         annotations(
