@@ -134,13 +134,16 @@ pub(super) fn client_token(
                 .ok()
                 .filter(|t| !t.trim().is_empty())
                 .ok_or_else(|| {
-                    format!("the environment variable {var} is not set; export the token in it first")
+                    format!(
+                        "the environment variable {var} is not set; export the token in it first"
+                    )
                 })?;
             crate::secrets::set_github_token(&setup.data_dir, id, token.trim(), repo)?;
             output::say(&format!(
                 "stored the GitHub token of {id} encrypted ({}){}",
                 crate::secrets::mask(token.trim()),
-                repo.map(|r| format!(" and its repository {r}")).unwrap_or_default()
+                repo.map(|r| format!(" and its repository {r}"))
+                    .unwrap_or_default()
             ));
         }
         None => {

@@ -196,7 +196,13 @@ pub async fn main(cli: Cli) -> Result<(), String> {
                 critical_reviewed,
                 secret_override: override_secret,
             };
-            run::decide(&setup, run::Decision::Approve(review), &task_id, String::new()).await
+            run::decide(
+                &setup,
+                run::Decision::Approve(review),
+                &task_id,
+                String::new(),
+            )
+            .await
         }
         Some(CliCommand::Revise { task_id, note }) => {
             run::decide(&setup, run::Decision::Revise, &task_id, note).await

@@ -110,7 +110,16 @@ pub fn checkpoint_ops(scope: &CallScope, agent: &Agent) -> Vec<WriteOp> {
     let (status, reason) = task_status(agent);
     let now = crate::time::now_ms();
     let ended = status.is_terminal().then_some(now);
-    vec![
+    let result = agent
+        .repo
+        .as_ref()
+        .and_then(|r| r.result)
+        .map(|r| WriteOp::ResultStatus {
+            task_id: scope.task_id.clone(),
+            run_id: scope.run_id.clone(),
+            status: r.as_str().to_string(),
+        });
+    let mut ops = vec![
         WriteOp::UpdateRun {
             run_id: scope.run_id.clone(),
             status,
@@ -127,7 +136,9 @@ pub fn checkpoint_ops(scope: &CallScope, agent: &Agent) -> Vec<WriteOp> {
             deliverable_url: agent.deliverable.clone(),
             completed_at: ended,
         },
-    ]
+    ];
+    ops.extend(result);
+    ops
 }
 
 fn event_op(scope: &CallScope, kind: &str, payload: serde_json::Value) -> WriteOp {

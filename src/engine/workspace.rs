@@ -78,6 +78,15 @@ pub trait Workspaces: Send + Sync {
         worktree: &'a str,
         branch: &'a str,
     ) -> BoxFuture<'a, Audited<Result<(), String>>>;
+
+    /// Removes every worktree not named in `keep` (runs that ended while no process was
+    /// there to clean up); returns the names removed.
+    fn sweep<'a>(
+        &'a self,
+        _keep: &'a std::collections::HashSet<String>,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// No repositories: every repository step fails with the reason.

@@ -1,9 +1,13 @@
 //! Tool servers started inside ecca's own process, on loopback, when no registry is
-//! configured: vector-code, linter and code-execution. They are real MCP servers over
+//! configured: vector-code, linter, code-execution, and code-context and code-assistant
+//! confined to the runs' worktrees directory. They are real MCP servers over
 //! HTTP, the same the containers run; they only save the operator starting them by hand.
 
 use super::client::McpClients;
-use super::servers::{self, Running, code_execution::CodeExecution, linter::Linter, vector_code};
+use super::servers::{
+    self, Running, code_assistant::CodeAssistant, code_context::CodeContext,
+    code_execution::CodeExecution, confine::Root, linter::Linter, vector_code,
+};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +21,13 @@ impl EmbeddedServers {
     pub async fn start(data_dir: &Path) -> Result<EmbeddedServers, String> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let vectors = vector_code::VectorCode::open(data_dir, vector_code::Embedder::Local)?;
-        let execution = CodeExecution::new(None).with_worktrees(data_dir.join("worktrees"));
+        let worktrees = crate::repo::worktree::worktrees_dir(data_dir);
+        crate::store::create_private_dir(&worktrees).map_err(|e| e.0)?;
+        let execution = CodeExecution::new(None).with_worktrees(worktrees.clone());
+        // Runs in clients' repositories read and change their worktree through these; each
+        // is confined to the worktrees directory, and a run names only its own worktree.
+        let context = CodeContext::new(Root::new(&worktrees)?);
+        let assistant = CodeAssistant::new(Root::new(&worktrees)?);
         // Sandboxes an earlier process was killed in the middle of running.
         execution.sweep_leftovers().await;
         let running = vec![
@@ -36,6 +46,14 @@ impl EmbeddedServers {
                     move || execution.clone()
                 })
                 .await?,
+            ),
+            (
+                "code-context".to_string(),
+                servers::serve(any, move || context.clone()).await?,
+            ),
+            (
+                "code-assistant".to_string(),
+                servers::serve(any, move || assistant.clone()).await?,
             ),
         ];
         Ok(EmbeddedServers { running, execution })

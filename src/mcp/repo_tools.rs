@@ -114,38 +114,7 @@ pub fn reply(request: &ToolRequest, v: &Value) -> Option<Result<ToolReply, Strin
 
 /// A check's report as an outcome: what could not run is skipped with the reason.
 fn classify(kind: &str, command: &str, report: &ExecReport) -> CheckOutcome {
-    let output = format!("{}{}", report.stdout, report.stderr);
-    let tail: String = {
-        let start = output.len().saturating_sub(8 * 1024);
-        let mut start = start;
-        while !output.is_char_boundary(start) {
-            start += 1;
-        }
-        output[start..].to_string()
-    };
-    let (status, reason) = if report.exit_code == Some(0) {
-        (CheckStatus::Passed, String::new())
-    } else if report.exit_code == Some(127) {
-        (
-            CheckStatus::Skipped,
-            format!("{command}: not in the sandbox image"),
-        )
-    } else if report.timed_out {
-        (CheckStatus::Failed, "timed out".to_string())
-    } else {
-        (
-            CheckStatus::Failed,
-            format!("exit {}", report.exit_code.unwrap_or(-1)),
-        )
-    };
-    CheckOutcome {
-        kind: kind.to_string(),
-        command: command.to_string(),
-        status,
-        reason,
-        output: tail,
-        duration_ms: report.duration_ms,
-    }
+    crate::repo::checks::classify(kind, command, report)
 }
 
 /// A check that could not be asked for (no server, the server down) as a skipped outcome.

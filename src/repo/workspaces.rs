@@ -187,8 +187,11 @@ impl GitWorkspaces {
             audit,
         )
         .await?;
-        let commands =
-            super::checks::detect(&tree.path, &self.client_config(&request.client_id));
+        let commands = super::checks::detect_for_client(
+            &tree.path,
+            &request.client_id,
+            &self.client_config(&request.client_id),
+        );
         Ok(Prepared {
             worktree: tree.name,
             branch: tree.branch,
@@ -313,13 +316,12 @@ impl Workspaces for GitWorkspaces {
         Box::pin(async move {
             let mut audit = Vec::new();
             let path = worktrees_dir(&self.data_dir).join(worktree_name);
-            let diff =
-                worktree::diff_against_base(&path, base_commit, MAX_PATCH_BYTES, &mut audit)
-                    .await
-                    .map(|diff| {
-                        let risk = crate::delivery::risk::assess(&diff);
-                        (diff, risk)
-                    });
+            let diff = worktree::diff_against_base(&path, base_commit, MAX_PATCH_BYTES, &mut audit)
+                .await
+                .map(|diff| {
+                    let risk = crate::delivery::risk::assess(&diff);
+                    (diff, risk)
+                });
             (diff, audit)
         })
     }
@@ -347,7 +349,10 @@ impl Workspaces for GitWorkspaces {
         })
     }
 
-    fn sweep<'a>(&'a self, keep: &'a std::collections::HashSet<String>) -> BoxFuture<'a, Vec<String>> {
+    fn sweep<'a>(
+        &'a self,
+        keep: &'a std::collections::HashSet<String>,
+    ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let mut audit = Vec::new();
             worktree::sweep_worktrees(&self.data_dir, keep, &mut audit).await

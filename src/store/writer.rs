@@ -339,7 +339,8 @@ fn apply(
         WriteOp::InterruptInFlight { at } => interrupt_in_flight(tx, *at),
         WriteOp::RunRepo { run_id, worktree, branch, base_commit } => tx
             .prepare_cached(
-                "UPDATE runs SET worktree = ?2, branch = ?3, base_commit = ?4 WHERE id = ?1",
+                "UPDATE runs SET worktree = ?2, branch = COALESCE(NULLIF(?3, ''), branch),
+                   base_commit = COALESCE(NULLIF(?4, ''), base_commit) WHERE id = ?1",
             )
             .and_then(|mut s| s.execute(params![run_id, worktree, branch, base_commit])),
         WriteOp::ResultStatus { task_id, run_id, status } => tx

@@ -50,8 +50,9 @@ pub struct SupervisorOptions {
     pub env: EnvLookup,
     /// A store already open on `data_dir`, to share instead of opening another.
     pub store: Option<Store>,
-    /// Clients' repositories: worktrees, diffs, delivery as branch and pull request.
-    pub workspaces: Arc<dyn crate::engine::workspace::Workspaces>,
+    /// Clients' repositories: worktrees, diffs, delivery as branch and pull request. None:
+    /// git and client-github on the data dir ([`crate::repo::workspaces::GitWorkspaces`]).
+    pub workspaces: Option<Arc<dyn crate::engine::workspace::Workspaces>>,
 }
 
 impl SupervisorOptions {
@@ -62,7 +63,7 @@ impl SupervisorOptions {
             tools: Arc::new(NoTools),
             env: Arc::new(|k| std::env::var(k).ok()),
             store: None,
-            workspaces: Arc::new(crate::engine::workspace::NoWorkspaces),
+            workspaces: None,
         }
     }
 }
@@ -110,6 +111,16 @@ impl Supervisor {
             }])
             .await?;
         let next_task = store.max_task_number()? + 1;
+        let workspaces = match options.workspaces {
+            Some(w) => w,
+            None => Arc::new(crate::repo::workspaces::GitWorkspaces::new(
+                options.data_dir.clone(),
+                options.config.clone(),
+                store.clone(),
+                options.env.clone(),
+            )),
+        };
+        sweep_worktrees(&store, workspaces.as_ref()).await?;
         let inner = Inner {
             ledger: Ledger::new(store.clone()),
             bus: EventBus::new(options.config.supervisor.event_capacity),
@@ -118,7 +129,7 @@ impl Supervisor {
             data_dir: options.data_dir,
             store,
             tools: options.tools,
-            workspaces: options.workspaces,
+            workspaces,
             env: options.env,
             active: Mutex::new(HashMap::new()),
             store_failures: Mutex::new(HashMap::new()),
@@ -193,6 +204,40 @@ impl Supervisor {
     pub fn validate_task(&self, task: &NewTask) -> Result<(), SupervisorError> {
         validate_task(&self.inner.store, task)
     }
+}
+
+/// Removes the worktrees of runs that ended (or vanished) while no process was there to
+/// clean up: every run that can still go on (awaiting approval, paused, interrupted)
+/// keeps its own.
+async fn sweep_worktrees(
+    store: &Store,
+    workspaces: &dyn crate::engine::workspace::Workspaces,
+) -> Result<(), SupervisorError> {
+    let runs = store.run_worktrees()?;
+    let keep: std::collections::HashSet<String> = runs
+        .iter()
+        .filter(|(_, _, status)| !status.is_terminal())
+        .map(|(_, name, _)| name.clone())
+        .collect();
+    let removed = workspaces.sweep(&keep).await;
+    let gone: Vec<WriteOp> = runs
+        .iter()
+        .filter(|(_, name, status)| status.is_terminal() || removed.contains(name))
+        .filter(|(_, name, _)| !keep.contains(name))
+        .map(|(run_id, _, _)| WriteOp::RunRepo {
+            run_id: run_id.clone(),
+            worktree: None,
+            branch: String::new(),
+            base_commit: String::new(),
+        })
+        .collect();
+    if !removed.is_empty() {
+        tracing::info!(?removed, "removed the worktrees of runs that ended");
+    }
+    if !gone.is_empty() {
+        store.write(gone).await?;
+    }
+    Ok(())
 }
 
 /// Checks a new task against the store without writing anything.
