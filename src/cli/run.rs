@@ -354,6 +354,72 @@ fn progress_line(event: &Event) -> Option<String> {
     })
 }
 
+/// The repository side of a run: branch, result, checks, criteria and risk.
+fn say_repo(r: &crate::engine::fsm::repo::RepoWork, result: Option<&str>) {
+    if r.branch.is_empty() {
+        return;
+    }
+    output::say(&format!(
+        "  {} from {} @ {}{}",
+        r.branch,
+        r.base_branch,
+        crate::engine::repo_prompts::short(&r.base_commit),
+        result.map(|s| format!(" · {s}")).unwrap_or_default()
+    ));
+    if let Some(d) = &r.diff {
+        output::say(&format!(
+            "  {} file(s) changed, +{} -{} (`ecca diff` shows it)",
+            d.files.len(),
+            d.lines_added(),
+            d.lines_removed()
+        ));
+    }
+    for c in r.smoke.iter().chain(r.checks.iter()) {
+        output::say(&format!(
+            "  {} {}: {}{}",
+            c.kind,
+            c.status.as_str(),
+            if c.command.is_empty() {
+                "-"
+            } else {
+                &c.command
+            },
+            if c.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.reason)
+            }
+        ));
+    }
+    for c in &r.criteria {
+        output::say(&format!(
+            "  [{}] {} — {}",
+            if c.met { "x" } else { " " },
+            c.text,
+            c.evidence
+        ));
+    }
+    if let Some(risk) = &r.risk {
+        output::say(&format!(
+            "  risk {}/100{}{}",
+            risk.score,
+            if risk.needs_critical_review() {
+                ": needs a critical review (--critical-reviewed)"
+            } else {
+                ""
+            },
+            if risk.blocks_approval() {
+                "; a secret was found: approval needs --override-secret NOTE"
+            } else {
+                ""
+            }
+        ));
+        for reason in &risk.reasons {
+            output::say(&format!("    {reason}"));
+        }
+    }
+}
+
 /// Prints where a task ended and turns an unhappy end into an error.
 fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), String> {
     let run = sup.store().latest_run(&task.id).map_err(|e| e.0)?;
@@ -384,6 +450,22 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             "states": states,
             "skipped": agent.as_ref().map(|a| a.skipped.clone()).unwrap_or_default(),
             "deliverable": task.deliverable_url,
+            "result_status": task.result_status,
+            "repo": agent.as_ref().and_then(|a| a.repo.as_ref()).map(|r| json!({
+                "worktree": r.worktree,
+                "branch": r.branch,
+                "base_branch": r.base_branch,
+                "base_commit": r.base_commit,
+                "commands": r.commands,
+                "smoke": r.smoke,
+                "checks": r.checks,
+                "criteria": r.criteria,
+                "files": r.diff.as_ref().map(|d| &d.files),
+                "risk": r.risk,
+                "commit": r.commit,
+                "pushed": r.pushed,
+                "pull_request": r.pr_url,
+            })),
         });
         output::say_json(&doc)?;
     } else {
@@ -402,6 +484,9 @@ fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), Stri
             task.model_calls
         ));
         if let Some(a) = &agent {
+            if let Some(r) = &a.repo {
+                say_repo(r, task.result_status.as_deref());
+            }
             for s in &a.skipped {
                 output::say(&format!("  not verified: {s}"));
             }
