@@ -354,3 +354,34 @@ async fn a_server_without_worktrees_refuses_run_in_repo() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_process_finds_worktrees_in_its_data_dir() {
+    common::require_docker_and_sandbox();
+    let (data, _worktrees) = worktrees_with("T-0046-r1", PASSING);
+    let mut child = common::ecca_command(data.path())
+        .args(["mcp", "serve", "code-execution", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = common::listening_url(&mut child);
+    let _server = KillOnDrop(child);
+    let c = McpClients::new([("x".to_string(), url)], Duration::from_secs(330));
+    let report = run_in_repo(&c, "T-0046-r1", "ls tests").await;
+    assert_eq!(
+        (report.exit_code, report.stdout.as_str()),
+        (Some(0), "__init__.py\ntest_calc.py\n"),
+        "{report:?}"
+    );
+}
+
+/// Ends a served process however its test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
