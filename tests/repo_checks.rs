@@ -43,6 +43,48 @@ fn worktrees_with(name: &str, test_source: &str) -> (tempfile::TempDir, PathBuf)
     (data, worktrees)
 }
 
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=ecca", "-c", "user.email=ecca@localhost"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A client's mirror with the small Python project committed, and a real git worktree of
+/// it on `agt/<task>` under the data dir's worktrees directory, as a run has one.
+fn git_worktree(task: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (data, _) = worktrees_with("seed", PASSING);
+    let mirror = data.path().join("repos/acme/repo");
+    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+    let seed = data.path().join("worktrees/seed");
+    std::fs::remove_file(seed.join(".git")).unwrap();
+    std::fs::rename(&seed, &mirror).unwrap();
+    git(&mirror, &["init", "-q", "-b", "main"]);
+    git(&mirror, &["add", "-A"]);
+    git(&mirror, &["commit", "-q", "-m", "calc"]);
+    let worktrees = data.path().join("worktrees");
+    let tree = worktrees.join(format!("{task}-r1"));
+    let branch = format!("agt/{task}");
+    let tree_arg = tree.display().to_string();
+    git(
+        &mirror,
+        &["worktree", "add", "-q", "-b", &branch, &tree_arg],
+    );
+    for dir in [&tree, &tree.join("tests")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (data, worktrees, tree)
+}
+
 async fn serve(worktrees: &Path) -> (servers::Running, McpClients) {
     common::require_docker_and_sandbox();
     let server = CodeExecution::new(None).with_worktrees(worktrees.to_path_buf());
@@ -134,8 +176,8 @@ fn sandboxes_mounting(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_tests_pass_and_leave_the_worktree_as_it_was() {
-    let (_data, worktrees) = worktrees_with("T-0042-r1", PASSING);
-    let tree = worktrees.join("T-0042-r1");
+    let (_data, worktrees, tree) = git_worktree("T-0042");
+    assert!(tree.join(".git").is_file(), "a worktree's .git is a file");
     let before = snapshot(&tree);
     let commands = checks::detect(&tree, &ClientConfig::default());
     let test = commands.test.clone().unwrap();
@@ -167,6 +209,11 @@ async fn passing_tests_pass_and_leave_the_worktree_as_it_was() {
         "the checks left the worktree as it was (no __pycache__, no new file)"
     );
     assert!(!tree.join("tests/__pycache__").exists());
+    assert_eq!(
+        git(&tree, &["status", "--porcelain", "--ignored"]),
+        "",
+        "git sees nothing new in the worktree"
+    );
     let ids = [report.container.clone(), probe.container.clone()];
     assert!(
         all_gone(&ids).await,
@@ -306,4 +353,35 @@ async fn a_server_without_worktrees_refuses_run_in_repo() {
         "{refused:?}"
     );
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_process_finds_worktrees_in_its_data_dir() {
+    common::require_docker_and_sandbox();
+    let (data, _worktrees) = worktrees_with("T-0046-r1", PASSING);
+    let mut child = common::ecca_command(data.path())
+        .args(["mcp", "serve", "code-execution", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = common::listening_url(&mut child);
+    let _server = KillOnDrop(child);
+    let c = McpClients::new([("x".to_string(), url)], Duration::from_secs(330));
+    let report = run_in_repo(&c, "T-0046-r1", "ls tests").await;
+    assert_eq!(
+        (report.exit_code, report.stdout.as_str()),
+        (Some(0), "__init__.py\ntest_calc.py\n"),
+        "{report:?}"
+    );
+}
+
+/// Ends a served process however its test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

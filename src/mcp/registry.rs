@@ -66,7 +66,10 @@ impl Registry {
                 "code-assistant",
                 &["generate_diff", "apply_diff", "create_file", "refactor"],
             ),
-            ("code-execution", &["run_python", "run_node", "run_bash"]),
+            (
+                "code-execution",
+                &["run_python", "run_node", "run_bash", "run_in_repo"],
+            ),
             (
                 "vector-code",
                 &["store_snippet", "search_similar", "get_pattern"],

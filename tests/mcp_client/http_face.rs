@@ -240,6 +240,7 @@ async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_
         "run_python",
         "run_node",
         "run_bash",
+        "run_in_repo",
         "commit",
         "open_pr",
         "clone",
