@@ -326,3 +326,57 @@ fn failing_tests_after_the_retries_are_a_soft_fail() {
     };
     assert!(reason.starts_with("SOFT_FAIL:"), "{reason}");
 }
+
+#[test]
+fn a_revision_continues_in_the_same_worktree_with_the_note() {
+    let mut a = agent(&[]);
+    to_apply(&mut a);
+    let e = a.handle(applied());
+    let e = a.handle(check("test", "python3 -m unittest", CheckStatus::Passed));
+    assert_eq!(e, vec![Effect::InspectDiff]);
+    let e = a.handle(AgentEvent::DiffInspected {
+        diff: DiffSummary {
+            base_commit: "0123".into(),
+            files: vec![FileChange {
+                path: "greet/cli.py".into(),
+                status: "modified".into(),
+                added: 4,
+                removed: 0,
+                binary: false,
+            }],
+            patch: "+x\n".into(),
+            patch_truncated: false,
+        },
+        risk: RiskReport::default(),
+    });
+    offline(&mut a, &e);
+    assert_eq!(a.phase, Phase::AwaitingApproval);
+    let e = a.handle(AgentEvent::Revised {
+        note: "name it shout".into(),
+    });
+    // Both planned files are read again from the same worktree, then the writer sees the note.
+    let ToolRequest::ReadFile { worktree, .. } = request(&e) else {
+        panic!("expected a read in {e:?}")
+    };
+    assert_eq!(worktree, "T-0001-r1");
+    let e = read_all(&mut a, e);
+    let c = e
+        .iter()
+        .find_map(|x| match x {
+            Effect::CallModel(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("the writer is asked again");
+    assert!(c.prompt.contains("name it shout"));
+    assert!(c.prompt.contains("(change)") && !c.prompt.contains("(create)"));
+    let e = offline(&mut a, &e);
+    let ToolRequest::ApplyDiff { worktree, diff } = request(&e) else {
+        panic!("expected an apply in {e:?}")
+    };
+    assert_eq!(worktree, "T-0001-r1");
+    assert!(
+        !diff.contains("/dev/null"),
+        "the test file now exists: {diff}"
+    );
+    assert_eq!(a.repo.as_ref().unwrap().branch, "agt/T-0001");
+}
