@@ -33,7 +33,9 @@ pub enum NoteFor {
     Revise,
     Reject,
     /// Approving despite a secret found in the diff (after a critical review, if done).
-    SecretOverride { critical_reviewed: bool },
+    SecretOverride {
+        critical_reviewed: bool,
+    },
 }
 
 pub enum Overlay {
@@ -697,7 +699,7 @@ impl App {
                     text.set_placeholder_text(match purpose {
                         NoteFor::Revise => "what should change? (the agent gets this note)",
                         NoteFor::Reject => "why is it rejected?",
-                    NoteFor::SecretOverride { .. } => "why is it safe to ship?",
+                        NoteFor::SecretOverride { .. } => "why is it safe to ship?",
                     });
                     self.overlay = Some(Overlay::Note {
                         purpose,

@@ -24,7 +24,7 @@ enum Done {
     Detail(u64, Box<Result<super::model::Detail, String>>),
     Rows(Result<Vec<super::model::RunRow>, String>),
     Highlighted(super::highlight::Reply),
-    Command(Command, Result<(), String>),
+    Command(Box<Command>, Result<(), String>),
 }
 
 /// What ended the loop, and how many frames it drew.
@@ -149,7 +149,7 @@ where
                             .await
                             .map(|_| ())
                             .map_err(|e| e.0);
-                        let _ = tx.send(Done::Command(command, result)).await;
+                        let _ = tx.send(Done::Command(Box::new(command), result)).await;
                     });
                 }
             }

@@ -4,16 +4,16 @@
 use super::app::{App, Header, Overlay, View};
 use super::keymap::{Action, Keymap};
 use super::model::{Detail, OUTPUT_CAP, RunRow, StepView, TimelineEntry};
+use super::ring::LineRing;
+use super::theme::Theme;
 use super::views::critical_review::{self, OpenDialog};
+use crate::config::ProviderKind;
+use crate::domain::TaskStatus;
 use crate::engine::fsm::repo::{RepoCommands, RepoWork};
 use crate::repo::{
     CheckOutcome, CheckStatus, Criterion, DiffSummary, FileChange, ResultStatus, RiskReport,
     SecretFinding,
 };
-use super::ring::LineRing;
-use super::theme::Theme;
-use crate::config::ProviderKind;
-use crate::domain::TaskStatus;
 
 /// 2026-11-21 09:00:00 UTC.
 pub const NOW: i64 = 1_795_338_000_000;

@@ -36,10 +36,22 @@ pub const SCREENSHOT_VIEWS: &[(&str, &str)] = &[
     ("revise", "the revise dialog"),
     ("reject", "the reject confirmation"),
     ("empty", "the Runs view before any task"),
-    ("approvals-repo", "the Approvals evidence of a run on a client's repository"),
-    ("detail-repo", "the Run detail of a run on a client's repository"),
-    ("critical-review", "the full diff a high-risk deliverable opens before approval"),
-    ("secret-override", "the note a secret in the diff asks for before approval"),
+    (
+        "approvals-repo",
+        "the Approvals evidence of a run on a client's repository",
+    ),
+    (
+        "detail-repo",
+        "the Run detail of a run on a client's repository",
+    ),
+    (
+        "critical-review",
+        "the full diff a high-risk deliverable opens before approval",
+    ),
+    (
+        "secret-override",
+        "the note a secret in the diff asks for before approval",
+    ),
 ];
 
 /// Puts the app in the state a screenshot view names.

@@ -131,7 +131,11 @@ impl RunRow {
             format!("{state} · {}", self.step)
         } else if let Some(result) = self.result.as_deref().filter(|_| wide) {
             // The column is 20 wide: the short separator keeps `delivered SOFT_FAIL` whole.
-            let sep = if state.len() + result.len() + 3 > 20 { " " } else { " · " };
+            let sep = if state.len() + result.len() + 3 > 20 {
+                " "
+            } else {
+                " · "
+            };
             format!("{state}{sep}{result}")
         } else {
             state.to_string()

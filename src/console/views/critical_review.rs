@@ -63,8 +63,13 @@ pub enum Approval {
 /// Which dialog an approval needs before it can be sent.
 #[derive(Debug, PartialEq)]
 pub enum OpenDialog {
-    Review { task_id: String },
-    SecretOverride { task_id: String, critical_reviewed: bool },
+    Review {
+        task_id: String,
+    },
+    SecretOverride {
+        task_id: String,
+        critical_reviewed: bool,
+    },
 }
 
 /// What pressing approve on `task_id` does, from the risk in its loaded evidence. Without

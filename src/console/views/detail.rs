@@ -1,8 +1,8 @@
 //! The Run detail: cost meter, timeline and the panes (model output, diff, lint, tests,
 //! execution; for a run on a client's repository its evidence first, see `repo_evidence`). Only the visible lines of a pane are touched, however long it is.
 
-use super::{block, money};
 use super::repo_evidence::{self, Room};
+use super::{block, money};
 use crate::console::app::App;
 use crate::console::model::Detail;
 use crate::console::theme::{Role, Theme};

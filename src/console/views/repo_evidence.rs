@@ -161,7 +161,9 @@ pub fn lines<'a>(t: &Theme, repo: &RepoWork, url: Option<&str>, room: Room) -> V
                 }
             }
         }
-        _ => out.push(Line::from(muted("files  no change against the base".into()))),
+        _ => out.push(Line::from(muted(
+            "files  no change against the base".into(),
+        ))),
     }
 
     // The repository's own checks: the smoke check on the base commit, then after.
@@ -230,10 +232,7 @@ pub fn lines<'a>(t: &Theme, repo: &RepoWork, url: Option<&str>, room: Room) -> V
             }
             for s in &risk.secrets {
                 out.push(Line::from(vec![
-                    Span::styled(
-                        "secret ",
-                        t.fg(Role::Error).add_modifier(Modifier::BOLD),
-                    ),
+                    Span::styled("secret ", t.fg(Role::Error).add_modifier(Modifier::BOLD)),
                     Span::styled(
                         format!("{} at {}:{}  {}", s.kind, s.path, s.line, s.masked),
                         t.fg(Role::Error),
@@ -253,7 +252,11 @@ pub fn lines<'a>(t: &Theme, repo: &RepoWork, url: Option<&str>, room: Room) -> V
             Span::styled(pr.to_string(), t.fg(Role::Accent)),
         ]));
     } else if let Some(commit) = &repo.commit {
-        let pushed = if repo.pushed { "pushed" } else { "not pushed yet" };
+        let pushed = if repo.pushed {
+            "pushed"
+        } else {
+            "not pushed yet"
+        };
         out.push(Line::from(muted(format!(
             "commit {} on {} ({pushed})",
             short(commit),
