@@ -548,3 +548,94 @@ fn a_secret_alone_asks_for_a_note_and_a_refusal_is_shown() {
     let screen = svg::text(&render(&app, 120, 36).unwrap());
     assert!(screen.contains(refusal), "{screen}");
 }
+
+/// The Run detail reads a repository run's evidence from its checkpoint in the store: the
+/// diff against the base (not the files written whole), the checks, the risk, and the
+/// pull request once the task has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
+    use ecca::store::WriteOp;
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 0, 4096).await;
+    let started = sup
+        .execute(Command::StartTask {
+            task: ecca::supervisor::NewTask {
+                client_id: "acme".into(),
+                title: "Write a Python hello world".into(),
+                description: String::new(),
+                stack: "python".into(),
+                source: "manual".into(),
+                agent_kind: "builtin".into(),
+                budget_micros: None,
+                provider: Some(ProviderKind::Offline),
+                base_branch: None,
+                acceptance: Vec::new(),
+            },
+        })
+        .await
+        .unwrap();
+    let ecca::supervisor::Reply::TaskStarted { task_id, run_id } = started else {
+        panic!()
+    };
+    sup.wait_settled(&task_id).await.unwrap();
+    let greenfield = load_detail(sup.store(), &task_id, 70).unwrap();
+    assert!(greenfield.repo.is_none());
+    assert!(greenfield.diff.iter().any(|l| l == "--- /dev/null"));
+
+    // The same run as a repository run: its checkpoint carries the repository work.
+    let run = sup.store().latest_run(&task_id).unwrap().unwrap();
+    let mut agent: ecca::engine::fsm::Agent = serde_json::from_str(&run.fsm_state).unwrap();
+    let work = ecca::console::fixture::repo_work();
+    agent.repo = Some(work.clone());
+    sup.store()
+        .write(vec![WriteOp::UpdateRun {
+            run_id: run_id.clone(),
+            status: run.status,
+            agent_state: run.agent_state.clone(),
+            fsm_state: serde_json::to_string(&agent).unwrap(),
+            finished_at: None,
+        }])
+        .await
+        .unwrap();
+    let d = load_detail(sup.store(), &task_id, 70).unwrap();
+    assert_eq!(d.repo.as_ref(), Some(&work));
+    let patch: Vec<String> = work
+        .diff
+        .as_ref()
+        .unwrap()
+        .patch
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(d.diff, patch, "the diff is the patch against the base");
+
+    let mut app = app_for(&sup);
+    app.view = View::Detail;
+    app.detail = Some(d);
+    assert_eq!(app.panes()[0], "Evidence");
+    let screen = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(
+        screen.contains("result SUCCESS") && screen.contains("risk   45/100 moderate"),
+        "{screen}"
+    );
+    assert!(!screen.contains("pull request"), "{screen}");
+
+    // Delivered: the task's deliverable URL is the pull request.
+    let task = sup.store().task(&task_id).unwrap().unwrap();
+    let url = "https://github.com/acme/invoices/pull/57";
+    sup.store()
+        .write(vec![WriteOp::UpdateTask {
+            task_id: task_id.clone(),
+            status: TaskStatus::Delivered,
+            reason: None,
+            iterations: task.iterations,
+            quality_score: task.quality_score,
+            deliverable_url: Some(url.into()),
+            completed_at: Some(ecca::time::now_ms()),
+        }])
+        .await
+        .unwrap();
+    app.detail = Some(load_detail(sup.store(), &task_id, 70).unwrap());
+    let screen = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(screen.contains(&format!("pull request {url}")), "{screen}");
+}
