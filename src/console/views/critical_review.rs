@@ -9,7 +9,7 @@ use super::block;
 use super::detail::diff_line;
 use super::repo_evidence::risk_role;
 use crate::console::app::{App, NoteFor, Overlay};
-use crate::console::keymap::{Action, Context};
+use crate::console::keymap::Action;
 use crate::console::model::Detail;
 use crate::console::theme::Role;
 use crate::supervisor::{ApprovalReview, Command};
@@ -184,15 +184,6 @@ impl CriticalReview {
     }
 }
 
-fn keys(app: &App, context: Context) -> String {
-    app.keymap
-        .footer(&[context])
-        .into_iter()
-        .map(|(key, help)| format!("{key} {help}"))
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
 pub fn draw(frame: &mut Frame, app: &App, review: &CriticalReview, area: Rect) {
     let t = &app.theme;
     let box_area = area.inner(Margin {
@@ -216,7 +207,7 @@ pub fn draw(frame: &mut Frame, app: &App, review: &CriticalReview, area: Rect) {
     frame.render_widget(
         Paragraph::new(vec![
             Line::from(Span::styled(
-                "This change scores above 70: read the whole diff, then approve with a second key.",
+                "Risk above 70: read the whole diff, then approve with a second key.",
                 t.fg(Role::Warn),
             )),
             Line::from(Span::styled(
@@ -254,10 +245,10 @@ pub fn draw(frame: &mut Frame, app: &App, review: &CriticalReview, area: Rect) {
         review.len
     );
     let state = if review.seen_end.get() {
-        Span::styled("  end reached: approve now  ", t.fg(Role::Ok))
+        Span::styled("  end reached: approve now", t.fg(Role::Ok))
     } else {
         Span::styled(
-            format!("  {} lines below: page to the end  ", review.len - end),
+            format!("  {} lines below: page to the end", review.len - end),
             t.fg(Role::Warn),
         )
     };
@@ -265,7 +256,6 @@ pub fn draw(frame: &mut Frame, app: &App, review: &CriticalReview, area: Rect) {
         Paragraph::new(Line::from(vec![
             Span::styled(position, t.fg(Role::Muted)),
             state,
-            Span::styled(keys(app, Context::Review), t.fg(Role::Muted)),
         ])),
         status,
     );
