@@ -610,9 +610,20 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
     assert_eq!(d.diff, patch, "the diff is the patch against the base");
 
     let mut app = app_for(&sup);
-    app.view = View::Detail;
-    app.detail = Some(d);
+    assert_eq!(
+        app.rows[0].result, None,
+        "no event or store column says it yet"
+    );
+    // Opened as the operator does: the loop loads the detail.
+    let effects = app.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    perform(&mut app, &sup, effects).await;
+    assert_eq!(app.view, View::Detail);
     assert_eq!(app.panes()[0], "Evidence");
+    assert_eq!(
+        app.rows[0].result.as_deref(),
+        Some("SUCCESS"),
+        "the row takes the result from the loaded detail"
+    );
     let screen = svg::text(&render(&app, 120, 36).unwrap());
     assert!(
         screen.contains("result SUCCESS") && screen.contains("risk   45/100 moderate"),

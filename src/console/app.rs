@@ -321,7 +321,10 @@ impl App {
             return;
         }
         match detail {
-            Ok(d) => self.detail = Some(d),
+            Ok(d) => {
+                d.sync_result(&mut self.rows);
+                self.detail = Some(d)
+            }
             Err(e) => self.notice = Some((e, true)),
         }
         self.dirty = true;

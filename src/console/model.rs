@@ -437,6 +437,17 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
 }
 
 impl Detail {
+    /// Gives the row of this run's task the result status the detail holds: no event
+    /// carries it, and the rows are read from the store only at start and after a lag.
+    pub fn sync_result(&self, rows: &mut [RunRow]) {
+        let result = self.repo.as_ref().and_then(|r| r.result);
+        if let (Some(result), Some(row)) =
+            (result, rows.iter_mut().find(|r| r.task_id == self.task_id))
+        {
+            row.result = Some(result.as_str().to_string());
+        }
+    }
+
     /// Applies a live event of this run.
     pub fn apply(&mut self, event: &Event, now_ms: i64) {
         match event {
