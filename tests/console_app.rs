@@ -371,3 +371,282 @@ fn mouse_selects_and_scrolls_and_paste_lands_in_the_note() {
         "{sent:?}"
     );
 }
+
+/// The sample console on the Approvals view with `task_id` selected and its evidence loaded.
+fn approvals_on(task_id: &str) -> App {
+    use ecca::console::fixture;
+    let mut app = fixture::app(
+        Theme::load("dark", None, false).unwrap(),
+        Keymap::load(&BTreeMap::new()).unwrap(),
+        View::Approvals,
+    );
+    app.approvals_sel = app
+        .waiting()
+        .iter()
+        .position(|r| r.task_id == task_id)
+        .unwrap();
+    app.detail = Some(fixture::repo_detail(task_id));
+    app
+}
+
+fn press(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
+    app.key(KeyEvent::new(code, mods))
+}
+
+fn approvals_sent(effects: &[Effect]) -> Vec<&Command> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(c @ Command::Approve { .. }) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A moderate risk approves with the plain key, with no review fields.
+#[test]
+fn a_moderate_risk_deliverable_approves_with_one_key() {
+    let mut app = approvals_on("T-0008");
+    let effects = press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Approve {
+            task_id: "T-0008".into(),
+            review: Default::default(),
+        })]
+    );
+    assert!(app.overlay.is_none());
+}
+
+/// Risk above 70 with a secret: approve opens the full diff; the second key does nothing
+/// until the diff was paged to its end; then the secret asks for a non-empty note; the
+/// command carries both review fields.
+#[test]
+fn a_risky_deliverable_is_approved_only_after_the_whole_diff_and_a_note() {
+    let mut app = approvals_on("T-0009");
+    assert!(press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE).is_empty());
+    assert!(matches!(
+        app.overlay,
+        Some(ecca::console::app::Overlay::Review(_))
+    ));
+    // The confirmation key before the end is refused, and says what is left.
+    assert!(approvals_sent(&press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE)).is_empty());
+    let notice = app.notice.clone().unwrap();
+    assert!(
+        notice.1 && notice.0.contains("read the whole diff"),
+        "{notice:?}"
+    );
+    // Drawn once: the page is what the screen shows.
+    render(&app, 120, 36).unwrap();
+    let mut pages = 0;
+    loop {
+        let Some(ecca::console::app::Overlay::Review(r)) = &app.overlay else {
+            panic!("the review closed while paging")
+        };
+        if r.seen_end.get() {
+            break;
+        }
+        assert!(r.left() > 0);
+        assert!(approvals_sent(&press(&mut app, KeyCode::PageDown, KeyModifiers::NONE)).is_empty());
+        pages += 1;
+        assert!(pages < 20, "paging never reached the end");
+    }
+    assert!(
+        pages >= 2,
+        "the 86-line diff takes more than one page at 36 rows"
+    );
+    // Scrolling back up after the end does not take the reading back.
+    press(&mut app, KeyCode::Char('g'), KeyModifiers::NONE);
+    let effects = press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert!(
+        approvals_sent(&effects).is_empty(),
+        "the secret still needs its note"
+    );
+    let Some(ecca::console::app::Overlay::Note { purpose, .. }) = &app.overlay else {
+        panic!("no secret-override dialog after the review")
+    };
+    assert_eq!(
+        *purpose,
+        ecca::console::app::NoteFor::SecretOverride {
+            critical_reviewed: true
+        }
+    );
+    // An empty (or blank) note is refused.
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    let effects = press(&mut app, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(approvals_sent(&effects).is_empty());
+    assert!(app.overlay.is_some(), "the dialog stays for the note");
+    app.paste("test fixture value, rotated in the dashboard");
+    let effects = press(&mut app, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Approve {
+            task_id: "T-0009".into(),
+            review: ecca::supervisor::ApprovalReview {
+                critical_reviewed: true,
+                secret_override: Some("test fixture value, rotated in the dashboard".into()),
+            },
+        })]
+    );
+    assert!(app.overlay.is_none());
+}
+
+/// Risk above 70 without a secret: the confirmation after the end sends the approval
+/// itself. Esc leaves the review without a decision.
+#[test]
+fn a_risky_deliverable_without_a_secret_approves_after_the_review() {
+    let mut app = approvals_on("T-0009");
+    let repo = app.detail.as_mut().unwrap().repo.as_mut().unwrap();
+    repo.risk.as_mut().unwrap().secrets.clear();
+    press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert!(press(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert!(app.overlay.is_none(), "Esc closes the review");
+    press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
+    // Never drawn: a page is 20 lines; five pages cover the 86 lines.
+    for _ in 0..5 {
+        assert!(
+            approvals_sent(&press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE)).is_empty()
+        );
+    }
+    let effects = press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Approve {
+            task_id: "T-0009".into(),
+            review: ecca::supervisor::ApprovalReview {
+                critical_reviewed: true,
+                secret_override: None,
+            },
+        })]
+    );
+}
+
+/// A secret below the critical line: the plain key opens the override dialog (no review),
+/// and the supervisor's refusal of an approval is shown as it came.
+#[test]
+fn a_secret_alone_asks_for_a_note_and_a_refusal_is_shown() {
+    let mut app = approvals_on("T-0009");
+    let repo = app.detail.as_mut().unwrap().repo.as_mut().unwrap();
+    repo.risk.as_mut().unwrap().score = 40;
+    assert!(press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE).is_empty());
+    let Some(ecca::console::app::Overlay::Note { purpose, .. }) = &app.overlay else {
+        panic!("no secret-override dialog")
+    };
+    assert_eq!(
+        *purpose,
+        ecca::console::app::NoteFor::SecretOverride {
+            critical_reviewed: false
+        }
+    );
+    app.paste("a documented test key");
+    let effects = press(&mut app, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    let [Effect::Send(cmd)] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    let refusal = "task T-0009 cannot be approved: its diff holds what looks like a secret";
+    app.command_done(cmd, Err(refusal.into()));
+    let screen = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(screen.contains(refusal), "{screen}");
+}
+
+/// The Run detail reads a repository run's evidence from its checkpoint in the store: the
+/// diff against the base (not the files written whole), the checks, the risk, and the
+/// pull request once the task has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
+    use ecca::store::WriteOp;
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 0, 4096).await;
+    let started = sup
+        .execute(Command::StartTask {
+            task: ecca::supervisor::NewTask {
+                client_id: "acme".into(),
+                title: "Write a Python hello world".into(),
+                description: String::new(),
+                stack: "python".into(),
+                source: "manual".into(),
+                agent_kind: "builtin".into(),
+                budget_micros: None,
+                provider: Some(ProviderKind::Offline),
+                base_branch: None,
+                acceptance: Vec::new(),
+            },
+        })
+        .await
+        .unwrap();
+    let ecca::supervisor::Reply::TaskStarted { task_id, run_id } = started else {
+        panic!()
+    };
+    sup.wait_settled(&task_id).await.unwrap();
+    let greenfield = load_detail(sup.store(), &task_id, 70).unwrap();
+    assert!(greenfield.repo.is_none());
+    assert!(greenfield.diff.iter().any(|l| l == "--- /dev/null"));
+
+    // The same run as a repository run: its checkpoint carries the repository work.
+    let run = sup.store().latest_run(&task_id).unwrap().unwrap();
+    let mut agent: ecca::engine::fsm::Agent = serde_json::from_str(&run.fsm_state).unwrap();
+    let work = ecca::console::fixture::repo_work();
+    agent.repo = Some(work.clone());
+    sup.store()
+        .write(vec![WriteOp::UpdateRun {
+            run_id: run_id.clone(),
+            status: run.status,
+            agent_state: run.agent_state.clone(),
+            fsm_state: serde_json::to_string(&agent).unwrap(),
+            finished_at: None,
+        }])
+        .await
+        .unwrap();
+    let d = load_detail(sup.store(), &task_id, 70).unwrap();
+    assert_eq!(d.repo.as_ref(), Some(&work));
+    let patch: Vec<String> = work
+        .diff
+        .as_ref()
+        .unwrap()
+        .patch
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(d.diff, patch, "the diff is the patch against the base");
+
+    let mut app = app_for(&sup);
+    assert_eq!(
+        app.rows[0].result, None,
+        "no event or store column says it yet"
+    );
+    // Opened as the operator does: the loop loads the detail.
+    let effects = app.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    perform(&mut app, &sup, effects).await;
+    assert_eq!(app.view, View::Detail);
+    assert_eq!(app.panes()[0], "Evidence");
+    assert_eq!(
+        app.rows[0].result.as_deref(),
+        Some("SUCCESS"),
+        "the row takes the result from the loaded detail"
+    );
+    let screen = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(
+        screen.contains("result SUCCESS") && screen.contains("risk   45/100 moderate"),
+        "{screen}"
+    );
+    assert!(!screen.contains("pull request"), "{screen}");
+
+    // Delivered: the task's deliverable URL is the pull request.
+    let task = sup.store().task(&task_id).unwrap().unwrap();
+    let url = "https://github.com/acme/invoices/pull/57";
+    sup.store()
+        .write(vec![WriteOp::UpdateTask {
+            task_id: task_id.clone(),
+            status: TaskStatus::Delivered,
+            reason: None,
+            iterations: task.iterations,
+            quality_score: task.quality_score,
+            deliverable_url: Some(url.into()),
+            completed_at: Some(ecca::time::now_ms()),
+        }])
+        .await
+        .unwrap();
+    app.detail = Some(load_detail(sup.store(), &task_id, 70).unwrap());
+    let screen = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(screen.contains(&format!("pull request {url}")), "{screen}");
+}

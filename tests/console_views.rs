@@ -118,3 +118,98 @@ fn the_month_meter_marks_an_estimated_month_spend() {
     );
     assert!(!task.contains("~$"), "the task's own cost is exact: {task}");
 }
+
+/// A run on a client's repository: its evidence in Approvals (full at 120×36, compact at
+/// 80×24), the critical-review overlay, the secret-override dialog, and the Run detail's
+/// Evidence pane.
+#[test]
+fn repository_runs_show_their_evidence_and_the_dialogs_risk_demands() {
+    for (view, sizes) in [
+        ("approvals-repo", &[(120, 36), (80, 24)][..]),
+        ("critical-review", &[(120, 36)][..]),
+        ("secret-override", &[(120, 36), (80, 24)][..]),
+        ("detail-repo", &[(120, 36)][..]),
+    ] {
+        for (w, h) in sizes {
+            let name = format!("{}_{w}x{h}", view.replace('-', "_"));
+            insta::assert_snapshot!(name, draw(view, *w, *h));
+        }
+    }
+}
+
+/// What the snapshots pin, said in words, so a wrong snapshot cannot be accepted unread.
+#[test]
+fn the_repository_evidence_holds_every_part() {
+    let full = draw("approvals-repo", 120, 36);
+    for part in [
+        "result SUCCESS",
+        "main @ 4e1c9a7 → agt/T-0008",
+        "files  4 changed  +38 −2",
+        "A tests/test_cli_json.py",
+        "before test  passed  python3 -m unittest discover -q",
+        "after  lint  passed  ruff check .",
+        "criteria 2 of 3 met",
+        "[ ] The README documents the flag",
+        "risk   45/100 moderate",
+        "· changes a public CLI entry point",
+        "diff --git a/README.md b/README.md",
+        "cost $0.022905*",
+    ] {
+        assert!(full.contains(part), "no {part:?} in:\n{full}");
+    }
+    // 80×24 keeps the result, the checks and the risk, and some of the patch.
+    let small = draw("approvals-repo", 80, 24);
+    for part in [
+        "result SUCCESS",
+        "before test",
+        "risk   45/100",
+        "diff --git",
+    ] {
+        assert!(small.contains(part), "no {part:?} at 80×24:\n{small}");
+    }
+    let secret = draw("secret-override", 120, 36);
+    assert!(
+        secret.contains("stripe webhook secret at config/settings.py:11  ****9f2c")
+            && secret.contains("the note is required"),
+        "{secret}"
+    );
+    let review = draw("critical-review", 120, 36);
+    assert!(
+        review.contains("Critical review T-0009 · risk 82/100")
+            && review.contains("lines below: page to the end"),
+        "{review}"
+    );
+}
+
+/// Greenfield runs look as they did: no Evidence tab, lint and tests in the evidence.
+#[test]
+fn greenfield_runs_have_no_repository_evidence() {
+    let detail = draw("detail", 120, 36);
+    assert!(detail.contains("Output │ Diff │ Lint"), "{detail}");
+    assert!(!detail.contains("Evidence"), "{detail}");
+    let approvals = draw("approvals", 120, 36);
+    assert!(approvals.contains("lint  ruff 0.17.6"), "{approvals}");
+    assert!(!approvals.contains("result "), "{approvals}");
+}
+
+/// Once delivered, the Evidence pane says where the pull request is.
+#[test]
+fn a_delivered_repository_run_shows_its_pull_request() {
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&BTreeMap::new()).unwrap();
+    let mut app = fixture::app(theme, keymap, View::Runs);
+    stage(&mut app, "detail-repo").unwrap();
+    let before = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(!before.contains("pull request"), "{before}");
+    let url = "https://github.com/acme/invoices/pull/57";
+    let d = app.detail.as_mut().unwrap();
+    d.apply(
+        &ecca::supervisor::Event::Delivered {
+            task_id: "T-0008".into(),
+            url: url.into(),
+        },
+        fixture::NOW,
+    );
+    let after = svg::text(&render(&app, 120, 36).unwrap());
+    assert!(after.contains(&format!("pull request {url}")), "{after}");
+}

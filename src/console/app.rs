@@ -6,6 +6,7 @@ use super::form::Form;
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Detail, RunRow};
 use super::theme::Theme;
+use super::views::critical_review::{self, Approval, CriticalReview, ReviewEnd};
 use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
 use crate::supervisor::{Command, Delivery, Event};
@@ -24,11 +25,17 @@ pub enum View {
 
 /// The panes of the Run detail.
 pub const PANES: [&str; 6] = ["Output", "Diff", "Lint", "Tests", "Exec", "Timeline"];
+/// The panes of a run on a client's repository: its evidence first; its checks are in it.
+pub const REPO_PANES: [&str; 4] = ["Evidence", "Diff", "Output", "Timeline"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteFor {
     Revise,
     Reject,
+    /// Approving despite a secret found in the diff (after a critical review, if done).
+    SecretOverride {
+        critical_reviewed: bool,
+    },
 }
 
 pub enum Overlay {
@@ -42,6 +49,8 @@ pub enum Overlay {
         task_id: String,
         note: String,
     },
+    /// The full diff of a risky deliverable, read to its end before approving.
+    Review(Box<CriticalReview>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +288,7 @@ impl App {
             Some(Overlay::Help) => return vec![Context::Help, Context::Global],
             Some(Overlay::Note { .. }) => return vec![Context::Note],
             Some(Overlay::Confirm { .. }) => return vec![Context::Confirm],
+            Some(Overlay::Review(_)) => return vec![Context::Review],
             None => {}
         }
         if self.filter_editing {
@@ -311,7 +321,10 @@ impl App {
             return;
         }
         match detail {
-            Ok(d) => self.detail = Some(d),
+            Ok(d) => {
+                d.sync_result(&mut self.rows);
+                self.detail = Some(d)
+            }
             Err(e) => self.notice = Some((e, true)),
         }
         self.dirty = true;
@@ -401,28 +414,13 @@ impl App {
             ..
         } = event
         {
-            self.rows.push(RunRow {
-                task_id: task_id.clone(),
-                run_id: None,
-                client_id: client_id.clone(),
-                title: title.clone(),
-                agent: "builtin".into(),
-                status: TaskStatus::Pending,
-                state: "pending".into(),
-                step: String::new(),
-                iteration: 0,
-                quality: None,
-                tokens: 0,
-                cost: 0,
-                cost_estimated: false,
-                budget: 0,
-                simulated: self.header.provider == ProviderKind::Offline,
-                created_at: self.now_ms,
-                started_at: None,
-                ended_at: None,
-                waiting_since: None,
-                reason: None,
-            });
+            self.rows.push(RunRow::created(
+                task_id,
+                client_id,
+                title,
+                self.header.provider == ProviderKind::Offline,
+                self.now_ms,
+            ));
         }
         if let Some(task_id) = event.task_id() {
             if let Some(row) = self.rows.iter_mut().find(|r| r.task_id == task_id) {
@@ -569,7 +567,38 @@ impl App {
         vec![]
     }
 
+    /// The panes the Run detail offers for the loaded run.
+    pub fn panes(&self) -> &'static [&'static str] {
+        match self.detail.as_ref().and_then(|d| d.repo.as_ref()) {
+            Some(_) => &REPO_PANES,
+            None => &PANES,
+        }
+    }
+
+    /// The next step of an approval: send it, or open the dialog it needs first.
+    fn approval(&mut self, next: Approval) -> Vec<Effect> {
+        match next {
+            Approval::Send(command) => return vec![Effect::Send(command)],
+            Approval::Open(dialog) => {
+                self.overlay = Some(critical_review::open(dialog, self.detail.as_ref()))
+            }
+        }
+        vec![]
+    }
+
     fn act(&mut self, action: Action) -> Vec<Effect> {
+        if let Some(Overlay::Review(review)) = &mut self.overlay {
+            match review.act(action) {
+                Some(ReviewEnd::Cancelled) => self.overlay = None,
+                Some(ReviewEnd::Confirmed(next)) => {
+                    self.overlay = None;
+                    return self.approval(next);
+                }
+                Some(ReviewEnd::NotYet(why)) => self.notice = Some((why, true)),
+                None => {}
+            }
+            return vec![];
+        }
         match action {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.overlay = Some(Overlay::Help),
@@ -643,11 +672,12 @@ impl App {
                 }
             }
             Action::NextPane => {
-                self.pane = (self.pane + 1) % PANES.len();
+                self.pane = (self.pane + 1) % self.panes().len();
                 self.scroll = 0;
             }
             Action::PrevPane => {
-                self.pane = (self.pane + PANES.len() - 1) % PANES.len();
+                let n = self.panes().len();
+                self.pane = (self.pane + n - 1) % n;
                 self.scroll = 0;
             }
             Action::ScrollUp => self.scroll += 1,
@@ -658,10 +688,7 @@ impl App {
             Action::Bottom => self.scroll = 0,
             Action::Approve => {
                 if let Some(task_id) = self.selected_task() {
-                    return vec![Effect::Send(Command::Approve {
-                        task_id,
-                        review: Default::default(),
-                    })];
+                    return self.approval(critical_review::approve(self.detail.as_ref(), task_id));
                 }
             }
             Action::Revise | Action::Reject => {
@@ -675,6 +702,7 @@ impl App {
                     text.set_placeholder_text(match purpose {
                         NoteFor::Revise => "what should change? (the agent gets this note)",
                         NoteFor::Reject => "why is it rejected?",
+                        NoteFor::SecretOverride { .. } => "why is it safe to ship?",
                     });
                     self.overlay = Some(Overlay::Note {
                         purpose,
@@ -729,6 +757,15 @@ impl App {
                 }
                 match purpose {
                     NoteFor::Revise => vec![Effect::Send(Command::Revise { task_id, note })],
+                    NoteFor::SecretOverride { critical_reviewed } => {
+                        vec![Effect::Send(Command::Approve {
+                            task_id,
+                            review: crate::supervisor::ApprovalReview {
+                                critical_reviewed,
+                                secret_override: Some(note),
+                            },
+                        })]
+                    }
                     NoteFor::Reject => {
                         // Rejecting ends the task: ask once more.
                         self.overlay = Some(Overlay::Confirm { task_id, note });

@@ -23,6 +23,8 @@ pub enum Context {
     Confirm,
     Help,
     Filter,
+    /// The critical-review overlay: the full diff of a risky deliverable.
+    Review,
 }
 
 impl Context {
@@ -37,6 +39,7 @@ impl Context {
             Context::Confirm => "confirm",
             Context::Help => "help",
             Context::Filter => "filter",
+            Context::Review => "critical review",
         }
     }
 }

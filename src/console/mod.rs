@@ -36,6 +36,22 @@ pub const SCREENSHOT_VIEWS: &[(&str, &str)] = &[
     ("revise", "the revise dialog"),
     ("reject", "the reject confirmation"),
     ("empty", "the Runs view before any task"),
+    (
+        "approvals-repo",
+        "the Approvals evidence of a run on a client's repository",
+    ),
+    (
+        "detail-repo",
+        "the Run detail of a run on a client's repository",
+    ),
+    (
+        "critical-review",
+        "the full diff a high-risk deliverable opens before approval",
+    ),
+    (
+        "secret-override",
+        "the note a secret in the diff asks for before approval",
+    ),
 ];
 
 /// Puts the app in the state a screenshot view names.
@@ -91,6 +107,7 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
             app.rows.clear();
             app.view = View::Runs;
         }
+        other if fixture::stage_repo(app, other) => {}
         other => {
             let names: Vec<&str> = SCREENSHOT_VIEWS.iter().map(|(n, _)| *n).collect();
             return Err(format!(

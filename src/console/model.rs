@@ -4,6 +4,7 @@
 
 use super::ring::LineRing;
 use crate::domain::TaskStatus;
+use crate::engine::fsm::repo::RepoWork;
 use crate::engine::fsm::{Agent, AgentState};
 use crate::engine::tools::{ToolOutcome, ToolReply};
 use crate::money::Micros;
@@ -38,6 +39,9 @@ pub struct RunRow {
     /// When it reached the approval gate, for oldest-first.
     pub waiting_since: Option<i64>,
     pub reason: Option<String>,
+    /// How a run on a client's repository ended (`SUCCESS`, `SOFT_FAIL`, `HARD_FAIL`);
+    /// none for greenfield runs.
+    pub result: Option<String>,
 }
 
 impl RunRow {
@@ -69,6 +73,40 @@ impl RunRow {
             ended_at: t.completed_at,
             waiting_since: (t.status == TaskStatus::AwaitingApproval).then_some(t.updated_at),
             reason: t.status_reason.clone(),
+            result: t.result_status.clone(),
+        }
+    }
+
+    /// The row of a task just created, before its first run.
+    pub fn created(
+        task_id: &str,
+        client_id: &str,
+        title: &str,
+        simulated: bool,
+        now_ms: i64,
+    ) -> RunRow {
+        RunRow {
+            task_id: task_id.to_string(),
+            run_id: None,
+            client_id: client_id.to_string(),
+            title: title.to_string(),
+            agent: "builtin".into(),
+            status: TaskStatus::Pending,
+            state: "pending".into(),
+            step: String::new(),
+            iteration: 0,
+            quality: None,
+            tokens: 0,
+            cost: 0,
+            cost_estimated: false,
+            budget: 0,
+            simulated,
+            created_at: now_ms,
+            started_at: None,
+            ended_at: None,
+            waiting_since: None,
+            reason: None,
+            result: None,
         }
     }
 
@@ -91,6 +129,14 @@ impl RunRow {
             && self.status != TaskStatus::AwaitingApproval
         {
             format!("{state} · {}", self.step)
+        } else if let Some(result) = self.result.as_deref().filter(|_| wide) {
+            // The column is 20 wide: the short separator keeps `delivered SOFT_FAIL` whole.
+            let sep = if state.len() + result.len() + 3 > 20 {
+                " "
+            } else {
+                " · "
+            };
+            format!("{state}{sep}{result}")
         } else {
             state.to_string()
         }
@@ -210,6 +256,11 @@ pub struct Detail {
     /// Whether any of the client's cost rows this month is an estimate, so the month's
     /// spend is one too.
     pub client_month_estimated: bool,
+    /// The evidence of a run on a client's repository (none for greenfield runs): base and
+    /// branch, checks before and after, criteria, risk, result, the pull request.
+    pub repo: Option<RepoWork>,
+    /// Where the deliverable went (the pull request for a repository run), once delivered.
+    pub deliverable_url: Option<String>,
 }
 
 fn step_view(payload: &serde_json::Value) -> StepView {
@@ -311,6 +362,8 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
         client_month_estimated: store
             .client_month_estimated(&task.client_id, &crate::time::current_month())
             .map_err(|e| e.0)?,
+        repo: agent.as_ref().and_then(|a| a.repo.clone()),
+        deliverable_url: task.deliverable_url.clone(),
     };
     for (at, kind, payload) in store.run_events_at(&run.id).map_err(|e| e.0)? {
         let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
@@ -367,18 +420,34 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
                     .extend(e.issues.iter().map(|i| format!("{}: {i}", s.spec.filename)));
             }
         }
-        for f in crate::engine::fsm::deliverable_files(a) {
-            d.diff.push("--- /dev/null".to_string());
-            d.diff.push(format!("+++ b/{}", f.path));
-            d.diff
-                .push(format!("@@ -0,0 +1,{} @@", f.content.lines().count()));
-            d.diff.extend(f.content.lines().map(|l| format!("+{l}")));
+        if let Some(diff) = a.repo.as_ref().and_then(|r| r.diff.as_ref()) {
+            // A repository run's diff is against its base commit, as git wrote it.
+            d.diff = diff.patch.lines().map(str::to_string).collect();
+        } else {
+            for f in crate::engine::fsm::deliverable_files(a) {
+                d.diff.push("--- /dev/null".to_string());
+                d.diff.push(format!("+++ b/{}", f.path));
+                d.diff
+                    .push(format!("@@ -0,0 +1,{} @@", f.content.lines().count()));
+                d.diff.extend(f.content.lines().map(|l| format!("+{l}")));
+            }
         }
     }
     Ok(d)
 }
 
 impl Detail {
+    /// Gives the row of this run's task the result status the detail holds: no event
+    /// carries it, and the rows are read from the store only at start and after a lag.
+    pub fn sync_result(&self, rows: &mut [RunRow]) {
+        let result = self.repo.as_ref().and_then(|r| r.result);
+        if let (Some(result), Some(row)) =
+            (result, rows.iter_mut().find(|r| r.task_id == self.task_id))
+        {
+            row.result = Some(result.as_str().to_string());
+        }
+    }
+
     /// Applies a live event of this run.
     pub fn apply(&mut self, event: &Event, now_ms: i64) {
         match event {
@@ -403,6 +472,7 @@ impl Detail {
                 at: now_ms,
                 text: format!("  {step}: {summary}"),
             }),
+            Event::Delivered { url, .. } => self.deliverable_url = Some(url.clone()),
             Event::Note { text, .. } => self.timeline.push(TimelineEntry {
                 at: now_ms,
                 text: format!("  note: {text}"),

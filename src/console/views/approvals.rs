@@ -1,8 +1,10 @@
 //! The Approvals view: the queue of deliverables, oldest first, and all the evidence of the
 //! selected one on the same screen: quality, cost, lint, tests, what was not verified, and
-//! the diff.
+//! the diff. A run on a client's repository shows its own evidence instead of lint and
+//! tests: result, base and branch, files, checks before and after, criteria, risk.
 
 use super::detail::pane_lines;
+use super::repo_evidence::{self, Room};
 use super::{block, elapsed, run_cost, truncate};
 use crate::console::app::App;
 use crate::console::theme::Role;
@@ -97,6 +99,36 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(lines), ev);
         return;
     };
+    if let Some(repo) = &d.repo {
+        // 80×24 gets one line for the files and one for the risk reasons.
+        let room = if ev.height >= 28 && ev.width >= 60 {
+            Room::Full
+        } else {
+            Room::Compact
+        };
+        lines.extend(repo_evidence::lines(
+            t,
+            repo,
+            d.deliverable_url.as_deref(),
+            room,
+        ));
+        // The patch keeps at least a few lines; the evidence above it is clipped first.
+        let head = (lines.len() as u16 + 1).min(ev.height.saturating_sub(4));
+        let [top, diff] =
+            Layout::vertical([Constraint::Length(head), Constraint::Min(1)]).areas(ev);
+        frame.render_widget(Paragraph::new(lines), top);
+        frame.render_widget(
+            Paragraph::new(pane_lines(
+                app,
+                d,
+                "Diff",
+                diff.height as usize,
+                usize::MAX / 2,
+            )),
+            diff,
+        );
+        return;
+    }
     let step = |name: &str, s: &crate::console::model::StepView| {
         let label = if s.label.is_empty() {
             "not run".to_string()

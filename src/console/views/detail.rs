@@ -1,8 +1,9 @@
 //! The Run detail: cost meter, timeline and the panes (model output, diff, lint, tests,
-//! execution). Only the visible lines of a pane are touched, however long it is.
+//! execution; for a run on a client's repository its evidence first, see `repo_evidence`). Only the visible lines of a pane are touched, however long it is.
 
+use super::repo_evidence::{self, Room};
 use super::{block, money};
-use crate::console::app::{App, PANES};
+use crate::console::app::App;
 use crate::console::model::Detail;
 use crate::console::theme::{Role, Theme};
 use crate::money::Micros;
@@ -73,16 +74,18 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         ]),
         meter,
     );
-    let titles: Vec<Line> = PANES.iter().map(|p| Line::from(*p)).collect();
+    let panes = app.panes();
+    let pane = panes[app.pane.min(panes.len() - 1)];
+    let titles: Vec<Line> = panes.iter().map(|p| Line::from(*p)).collect();
     frame.render_widget(
         Tabs::new(titles)
-            .select(app.pane)
+            .select(app.pane.min(panes.len() - 1))
             .style(t.fg(Role::Muted))
             .highlight_style(t.selected())
             .divider("│"),
         tabs,
     );
-    let (timeline_area, pane_area) = if body.width >= 120 && PANES[app.pane] != "Timeline" {
+    let (timeline_area, pane_area) = if body.width >= 120 && pane != "Timeline" {
         let [a, b] = Layout::horizontal([Constraint::Length(38), Constraint::Min(20)]).areas(body);
         (Some(a), b)
     } else {
@@ -101,13 +104,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .collect();
         frame.render_widget(Paragraph::new(shown), a);
     }
-    let lines = pane_lines(
-        app,
-        d,
-        PANES[app.pane],
-        pane_area.height as usize,
-        app.scroll,
-    );
+    let lines = pane_lines(app, d, pane, pane_area.height as usize, app.scroll);
     frame.render_widget(Paragraph::new(lines), pane_area);
 }
 
@@ -206,7 +203,7 @@ fn timeline_lines<'a>(t: &Theme, d: &'a Detail) -> Vec<Line<'a>> {
 }
 
 fn diff_style(t: &Theme, line: &str) -> Style {
-    if line.starts_with("+++") || line.starts_with("---") {
+    if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff --git") {
         t.title()
     } else if line.starts_with("@@") {
         t.fg(Role::DiffHunk)
@@ -216,6 +213,24 @@ fn diff_style(t: &Theme, line: &str) -> Style {
         t.fg(Role::DiffDel)
     } else {
         t.fg(Role::Text)
+    }
+}
+
+/// Diff line `index`: syntax highlighted once the worker has coloured it, else coloured as
+/// added, removed, hunk header or file header.
+pub(super) fn diff_line<'a>(app: &'a App, index: usize, line: &'a str) -> Line<'a> {
+    let t = &app.theme;
+    match app.highlights.get(&index) {
+        Some(spans) => {
+            let mut pieces = vec![Span::styled("+", t.fg(Role::DiffAdd))];
+            pieces.extend(
+                spans
+                    .iter()
+                    .map(|(c, text)| Span::styled(text.as_str(), Style::default().fg(*c))),
+            );
+            Line::from(pieces)
+        }
+        None => Line::from(Span::styled(line, diff_style(t, line))),
     }
 }
 
@@ -270,19 +285,16 @@ pub fn pane_lines<'a>(
             d.diff[start..end]
                 .iter()
                 .enumerate()
-                .map(|(k, l)| match app.highlights.get(&(start + k)) {
-                    Some(spans) => {
-                        let mut pieces = vec![Span::styled("+", t.fg(Role::DiffAdd))];
-                        pieces.extend(
-                            spans.iter().map(|(c, text)| {
-                                Span::styled(text.as_str(), Style::default().fg(*c))
-                            }),
-                        );
-                        Line::from(pieces)
-                    }
-                    None => Line::from(Span::styled(l.as_str(), diff_style(t, l))),
-                })
+                .map(|(k, l)| diff_line(app, start + k, l))
                 .collect()
+        }
+        "Evidence" => {
+            let Some(repo) = &d.repo else {
+                return vec![];
+            };
+            let all = repo_evidence::lines(t, repo, d.deliverable_url.as_deref(), Room::Full);
+            let (start, end) = window(all.len());
+            all.into_iter().skip(start).take(end - start).collect()
         }
         "Timeline" => {
             let all = timeline_lines(t, d);

@@ -3,10 +3,13 @@
 //! than overflow.
 
 mod approvals;
+pub mod critical_review;
 mod detail;
 mod form;
 mod overlays;
+mod repo_evidence;
 mod runs;
+mod secret_override;
 
 use super::app::{App, View};
 use super::theme::Role;

@@ -50,6 +50,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 inner,
             );
         }
+        Some(Overlay::Review(review)) => super::critical_review::draw(frame, app, review, area),
+        Some(Overlay::Note {
+            purpose: NoteFor::SecretOverride { critical_reviewed },
+            task_id,
+            text,
+        }) => super::secret_override::draw(frame, app, task_id, *critical_reviewed, text, area),
         Some(Overlay::Note {
             purpose,
             task_id,
@@ -57,7 +63,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         }) => {
             let title = match purpose {
                 NoteFor::Revise => format!("Revise {task_id}: a note for the agent"),
-                NoteFor::Reject => format!("Reject {task_id}: why?"),
+                _ => format!("Reject {task_id}: why?"),
             };
             let box_area = centered(area, area.width.saturating_sub(6).min(90), 10);
             frame.render_widget(Clear, box_area);
