@@ -588,17 +588,35 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
     let work = ecca::console::fixture::repo_work();
     agent.repo = Some(work.clone());
     sup.store()
-        .write(vec![WriteOp::UpdateRun {
-            run_id: run_id.clone(),
-            status: run.status,
-            agent_state: run.agent_state.clone(),
-            fsm_state: serde_json::to_string(&agent).unwrap(),
-            finished_at: None,
-        }])
+        .write(vec![
+            WriteOp::UpdateRun {
+                run_id: run_id.clone(),
+                status: run.status,
+                agent_state: run.agent_state.clone(),
+                fsm_state: serde_json::to_string(&agent).unwrap(),
+                finished_at: None,
+            },
+            WriteOp::Audit {
+                task_id: task_id.clone(),
+                run_id: run_id.clone(),
+                entry: ecca::repo::AuditEntry {
+                    at: i64::MAX / 2,
+                    tool: "git worktree add".into(),
+                    args_digest: "0011223344556677".into(),
+                    outcome: "ok".into(),
+                    duration_ms: 12,
+                },
+            },
+        ])
         .await
         .unwrap();
     let d = load_detail(sup.store(), &task_id, 70).unwrap();
     assert_eq!(d.repo.as_ref(), Some(&work));
+    assert_eq!(
+        d.timeline.last().map(|e| e.text.as_str()),
+        Some("  git worktree add: ok (12 ms)"),
+        "git operations of the audit trail are on the timeline, in time order"
+    );
     let patch: Vec<String> = work
         .diff
         .as_ref()

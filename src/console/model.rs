@@ -413,6 +413,26 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
             _ => {}
         }
     }
+    // The audit trail's git and client-github operations join the timeline (tool calls are
+    // there already, as their own events), in time order.
+    let audited = store.audit(&task.id).map_err(|e| e.0)?;
+    let before = d.timeline.len();
+    for (run_id, entry) in audited {
+        if run_id == run.id
+            && (entry.tool.starts_with("git ") || entry.tool.starts_with("client-github"))
+        {
+            d.timeline.push(TimelineEntry {
+                at: entry.at,
+                text: format!(
+                    "  {}: {} ({} ms)",
+                    entry.tool, entry.outcome, entry.duration_ms
+                ),
+            });
+        }
+    }
+    if d.timeline.len() > before {
+        d.timeline.sort_by_key(|e| e.at);
+    }
     if let Some(a) = &agent {
         for s in &a.subtasks {
             if let Some(e) = &s.evaluation {

@@ -331,7 +331,7 @@ fn failing_tests_after_the_retries_are_a_soft_fail() {
 fn a_revision_continues_in_the_same_worktree_with_the_note() {
     let mut a = agent(&[]);
     to_apply(&mut a);
-    let e = a.handle(applied());
+    a.handle(applied());
     let e = a.handle(check("test", "python3 -m unittest", CheckStatus::Passed));
     assert_eq!(e, vec![Effect::InspectDiff]);
     let e = a.handle(AgentEvent::DiffInspected {
