@@ -539,9 +539,9 @@ pub fn repo_work() -> RepoWork {
             ),
             criterion(
                 "The README documents the flag",
-                None,
-                "no command proves it; read the diff",
-                false,
+                Some("grep -q -- '--json' README.md"),
+                "passed: grep -q -- '--json' README.md",
+                true,
             ),
         ],
         files: Vec::new(),

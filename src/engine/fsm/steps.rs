@@ -88,7 +88,11 @@ pub(super) fn handle(a: &mut Agent, event: AgentEvent) -> Vec<Effect> {
             a.phase = Phase::AwaitingApproval;
             vec![
                 Effect::Note {
-                    text: format!("delivery failed: {error}; approve again to retry"),
+                    text: if error.contains("approve again") {
+                        format!("delivery failed: {error}")
+                    } else {
+                        format!("delivery failed: {error}; approve again to retry")
+                    },
                 },
                 Effect::AwaitApproval,
             ]
