@@ -5,6 +5,7 @@
 pub mod fixture_repo;
 pub mod git_remote;
 pub mod github_api;
+pub mod repo_run;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
