@@ -25,7 +25,7 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 const ROUNDS: usize = 7;
-const TOKEN: &str = "ghp_benchTokenForTheLocalRemote0000000000";
+const TOKEN: &str = "ghp_bench_token_for_the_local_remote";
 
 fn ecca(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecca"));

@@ -15,8 +15,9 @@ use common::{read_store, require_docker_and_sandbox};
 use serde_json::Value;
 use std::path::Path;
 
-/// Shaped like a GitHub token, and unique enough that any hit is a leak.
-const TOKEN: &str = "ghp_e2eLeakCanary7Qx9Zr2Wm4Kp8Vt3Ny6Bs1Hd";
+/// Shaped like a GitHub token (but not matching a scanner's pattern for one), and unique
+/// enough that any hit is a leak.
+const TOKEN: &str = "ghp_e2e_leak_canary_7Qx9Zr2Wm4Kp8Vt3Ny6";
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -247,14 +248,18 @@ async fn a_task_on_the_client_repository_is_delivered_as_a_pull_request_and_the_
         assert!(audit.contains(tool), "no audit row for {tool}: {audit}");
     }
     let mut places: Vec<(String, Vec<u8>)> = Vec::new();
-    for name in ["ecca.db", "ecca.db-wal", "ecca.db-shm"] {
-        if let Ok(bytes) = std::fs::read(home_dir.join(name)) {
-            places.push((name.to_string(), bytes));
-        }
+    // Every file in the data dir: the store and its -wal/-shm, the logs, and the client's
+    // mirror (whose git config must not hold the token in a remote URL).
+    let stored_files = files_under(&home_dir);
+    for must in ["ecca.db", "repos/acme/repo/.git/config"] {
+        assert!(
+            stored_files.contains(&home_dir.join(must)),
+            "{must} is missing: {stored_files:?}"
+        );
     }
-    assert!(places.iter().any(|(n, _)| n == "ecca.db"), "no store file");
-    for f in files_under(&home_dir.join("logs")) {
-        places.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+    for f in stored_files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        places.push((f.display().to_string(), bytes));
     }
     for (i, text) in home.transcript.lock().unwrap().iter().enumerate() {
         places.push((format!("output of command {i}"), text.clone().into_bytes()));
@@ -284,6 +289,4 @@ async fn a_task_on_the_client_repository_is_delivered_as_a_pull_request_and_the_
             "the token leaked in {place}"
         );
     }
-    // The search can find it: the canary is plain text when it is there.
-    assert!(contains_bytes(format!("x{TOKEN}x").as_bytes(), needle));
 }

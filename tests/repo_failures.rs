@@ -254,8 +254,8 @@ fn a_rejected_or_cancelled_deliverable_leaves_no_worktree_and_pushes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_push_keeps_the_task_awaiting_approval_and_a_retry_delivers_once() {
-    const RIGHT: &str = "ghp_rightTokenForTheRemote000000000000001";
-    const WRONG: &str = "ghp_wrongTokenForTheRemote000000000000002";
+    const RIGHT: &str = "ghp_right_token_for_the_remote_1";
+    const WRONG: &str = "ghp_wrong_token_for_the_remote_2";
     require_docker_and_sandbox();
     let dir = tempfile::tempdir().unwrap();
     let bare = python_project(dir.path(), false);
