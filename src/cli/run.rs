@@ -160,6 +160,7 @@ pub(super) async fn decide(
     let (sup, tools) = start(setup, store).await?;
     let progress = follow(sup.subscribe());
     let task_id = task_id.to_string();
+    let approving = matches!(decision, Decision::Approve(_));
     let command = match decision {
         Decision::Approve(review) => Command::Approve {
             task_id: task_id.clone(),
@@ -186,7 +187,15 @@ pub(super) async fn decide(
     let reported = async {
         sup.execute(command).await.map_err(|e| e.0)?;
         let settled = settle(&sup, &task_id, &mut signals).await?;
-        report(&sup, &settled, false)
+        report(&sup, &settled, false)?;
+        // A delivery that failed puts the task back at the gate; a script must not read
+        // that as delivered.
+        if approving && settled.status == TaskStatus::AwaitingApproval {
+            return Err(format!(
+                "task {task_id} was approved but not delivered, so it is awaiting approval again; fix what the delivery failure above names, then run `ecca approve {task_id}` again"
+            ));
+        }
+        Ok(())
     }
     .await;
     stop_following(progress).await;

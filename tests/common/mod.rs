@@ -6,6 +6,7 @@ pub mod fixture_repo;
 pub mod git_remote;
 pub mod github_api;
 pub mod pty;
+pub mod repo_run;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
