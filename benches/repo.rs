@@ -182,7 +182,7 @@ fn main() {
         )
         .expect("edit");
         std::fs::write(wt.path.join(format!("new{round}.py")), "x = 1\n").expect("add");
-        let gone = wt.path.join(format!("pkg05/mod05/f05{round:03}.py"));
+        let gone = wt.path.join(format!("pkg05/mod00/f05{round:03}.py"));
         std::fs::remove_file(&gone).expect("delete");
         let started = Instant::now();
         let diff = rt
