@@ -69,7 +69,19 @@ fn big_repository(dir: &Path) {
         std::fs::write(sub.join(format!("f{i:05}.py")), text).expect("file");
     }
     git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "ten thousand files"]);
+    // No background auto-gc racing the clone below: pack once, as a real repository is.
+    git(
+        dir,
+        &[
+            "-c",
+            "gc.auto=0",
+            "commit",
+            "--quiet",
+            "-m",
+            "ten thousand files",
+        ],
+    );
+    git(dir, &["gc", "--quiet"]);
 }
 
 fn main() {

@@ -183,10 +183,14 @@ pub async fn create_worktree(
     clear_stale(mirror, &path, branch, audit).await?;
     let target = path.to_string_lossy().into_owned();
     // The sha, not the remote branch, is checked out: a fetch between the lookup above and
-    // this line cannot move the base under the recorded base commit.
+    // this line cannot move the base under the recorded base commit. Parallel checkout (one
+    // worker per core) writes a 10,000-file tree about four times faster than git's default
+    // single worker (docs/performance.md, "Repositories").
     run_git(
         Some(mirror),
         &[
+            "-c",
+            "checkout.workers=0",
             "worktree",
             "add",
             "--quiet",
