@@ -668,3 +668,43 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
     let screen = svg::text(&render(&app, 120, 36).unwrap());
     assert!(screen.contains(&format!("pull request {url}")), "{screen}");
 }
+
+/// After an approval the notice says "delivering"; the delivery's outcome replaces it: a
+/// failure as an error with what to do, a success with the pull request's address.
+#[test]
+fn the_notice_follows_the_delivery_to_its_outcome() {
+    use ecca::supervisor::Event;
+    let mut app = approvals_on("T-0008");
+    let approve = Command::Approve {
+        task_id: "T-0008".into(),
+        review: Default::default(),
+    };
+    app.command_done(&approve, Ok(()));
+    assert_eq!(
+        app.notice,
+        Some(("T-0008 approved; delivering".into(), false))
+    );
+    app.apply(&Delivery::Event(std::sync::Arc::new(Event::Note {
+        task_id: "T-0008".into(),
+        run_id: "R-1".into(),
+        text: "delivery failed: push refused; approve again to retry".into(),
+    })));
+    assert_eq!(
+        app.notice,
+        Some((
+            "T-0008 delivery failed: push refused; approve again to retry".into(),
+            true
+        ))
+    );
+    app.apply(&Delivery::Event(std::sync::Arc::new(Event::Delivered {
+        task_id: "T-0008".into(),
+        url: "https://github.example/acme/shop/pull/7".into(),
+    })));
+    assert_eq!(
+        app.notice,
+        Some((
+            "T-0008 delivered: https://github.example/acme/shop/pull/7".into(),
+            false
+        ))
+    );
+}

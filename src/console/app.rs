@@ -422,6 +422,16 @@ impl App {
                 self.now_ms,
             ));
         }
+        match event {
+            // The approval's notice said "delivering"; the outcome replaces it.
+            Event::Delivered { task_id, url } => {
+                self.notice = Some((format!("{task_id} delivered: {url}"), false));
+            }
+            Event::Note { task_id, text, .. } if text.starts_with("delivery failed") => {
+                self.notice = Some((format!("{task_id} {text}"), true));
+            }
+            _ => {}
+        }
         if let Some(task_id) = event.task_id() {
             if let Some(row) = self.rows.iter_mut().find(|r| r.task_id == task_id) {
                 row.apply(event, self.now_ms);
