@@ -367,6 +367,18 @@ impl App {
                         format!("{task_id} working again")
                     }
                     Command::UpsertClient { id, .. } => format!("client {id} saved"),
+                    Command::SetClientCap { client_id, .. } => {
+                        format!("monthly cap of {client_id} set")
+                    }
+                    Command::SetTaskBudget { task_id, .. } => format!("budget of {task_id} set"),
+                    Command::SetClientRetainer { client_id, .. } => {
+                        format!("retainer of {client_id} set")
+                    }
+                    Command::StartBatch { batch } => format!("batch launched: {}", batch.source),
+                    Command::RetryBatch { batch_id } => {
+                        format!("failed apps of {batch_id} retried")
+                    }
+                    Command::CancelBatch { batch_id } => format!("{batch_id} cancelled"),
                 },
                 false,
             ),

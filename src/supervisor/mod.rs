@@ -6,13 +6,15 @@
 //! reservations are the only ones, and on start it can safely mark runs that were in
 //! flight when the last process died as `interrupted`.
 
+mod batches;
+mod budgets;
 pub mod bus;
 mod lock;
 pub mod protocol;
 mod runs;
 
 pub use bus::{Delivery, EventBus, Subscription};
-pub use protocol::{ApprovalReview, Command, Event, NewTask, Reply};
+pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply};
 
 use crate::config::{Config, ProviderKind};
 use crate::domain::{STACKS, TaskStatus};
@@ -197,6 +199,26 @@ impl Supervisor {
             Command::Cancel { task_id } => self.cancel(&task_id).await,
             Command::Retry { task_id } => self.retry(&task_id).await,
             Command::Resume { task_id } => self.resume(&task_id).await,
+            Command::SetClientCap {
+                client_id,
+                monthly_budget_micros,
+                note,
+            } => {
+                self.set_client_cap(&client_id, monthly_budget_micros, &note)
+                    .await
+            }
+            Command::SetTaskBudget {
+                task_id,
+                budget_micros,
+                note,
+            } => self.set_task_budget(&task_id, budget_micros, &note).await,
+            Command::SetClientRetainer {
+                client_id,
+                retainer_micros,
+            } => self.set_client_retainer(&client_id, retainer_micros).await,
+            Command::StartBatch { batch } => self.start_batch(batch).await,
+            Command::RetryBatch { batch_id } => self.retry_batch(&batch_id).await,
+            Command::CancelBatch { batch_id } => self.cancel_batch(&batch_id).await,
         }
     }
 

@@ -51,6 +51,26 @@ pub struct ApprovalReview {
     pub secret_override: Option<String>,
 }
 
+/// A batch to launch: a manifest's text (see `crate::batch` for its format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewBatch {
+    /// The manifest's TOML text, stored with the batch as launched.
+    pub manifest: String,
+    /// Where the manifest came from (a path), for messages only.
+    #[serde(default)]
+    pub source: String,
+    /// Overrides the manifest's concurrency.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// The operator confirmed launching although the forecast passes what remains of the
+    /// client's month or the batch's cap. Without it such a launch is refused.
+    #[serde(default)]
+    pub confirmed_over_budget: bool,
+    /// The model backend for every app; the configured one when absent.
+    #[serde(default)]
+    pub provider: Option<ProviderKind>,
+}
+
 fn default_source() -> String {
     "manual".into()
 }
@@ -87,6 +107,31 @@ pub enum Command {
     Retry { task_id: String },
     /// Continues an interrupted or paused run from its last checkpoint.
     Resume { task_id: String },
+    /// Sets a client's monthly cap (stored with the time and note); runs the old cap
+    /// paused resume when the new one leaves room.
+    SetClientCap {
+        client_id: String,
+        monthly_budget_micros: Micros,
+        note: String,
+    },
+    /// Sets a task's budget (stored with the time and note); a run paused or failed on
+    /// its budget can then be resumed or retried.
+    SetTaskBudget {
+        task_id: String,
+        budget_micros: Micros,
+        note: String,
+    },
+    /// Sets (or clears) a client's monthly retainer, its revenue for margins and reports.
+    SetClientRetainer {
+        client_id: String,
+        retainer_micros: Option<Micros>,
+    },
+    /// Launches a batch from a manifest.
+    StartBatch { batch: NewBatch },
+    /// Starts a fresh attempt of every failed or cancelled app of a batch.
+    RetryBatch { batch_id: String },
+    /// Cancels every app of a batch that has not ended and the batch itself.
+    CancelBatch { batch_id: String },
 }
 
 /// The supervisor's answer to a command.
@@ -94,7 +139,14 @@ pub enum Command {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    TaskStarted { task_id: String, run_id: String },
+    TaskStarted {
+        task_id: String,
+        run_id: String,
+    },
+    BatchStarted {
+        batch_id: String,
+        task_ids: Vec<String>,
+    },
 }
 
 /// What the supervisor tells every subscriber. Variants only grow; frontends ignore what
@@ -184,6 +236,23 @@ pub enum Event {
         run_id: String,
         reason: String,
     },
+    /// A client's cap or a task's budget changed (`task_id` set for a task's budget).
+    BudgetChanged {
+        client_id: String,
+        task_id: Option<String>,
+        old_micros: Micros,
+        new_micros: Micros,
+        note: String,
+    },
+    /// A batch was launched.
+    BatchStarted {
+        batch_id: String,
+        client_id: String,
+        name: String,
+        apps: usize,
+    },
+    /// A batch ended: `finished` or `cancelled`.
+    BatchFinished { batch_id: String, status: String },
     /// The run ended: `delivered`, `failed`, `rejected` or `cancelled`.
     RunFinished {
         task_id: String,
@@ -211,7 +280,11 @@ impl Event {
             | Event::Delivered { task_id, .. }
             | Event::Paused { task_id, .. }
             | Event::RunFinished { task_id, .. } => Some(task_id),
-            Event::ModelDelta { .. } | Event::Recovered { .. } => None,
+            Event::ModelDelta { .. }
+            | Event::Recovered { .. }
+            | Event::BudgetChanged { .. }
+            | Event::BatchStarted { .. }
+            | Event::BatchFinished { .. } => None,
         }
     }
 }
