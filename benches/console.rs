@@ -157,7 +157,7 @@ fn main() {
             created_at: 0,
         })];
         for i in 1..=10_000 {
-            ops.push(WriteOp::InsertTask(TaskRecord {
+            ops.push(WriteOp::InsertTask(Box::new(TaskRecord {
                 id: format!("T-{i:05}"),
                 client_id: "acme".into(),
                 title: format!("finished task {i}"),
@@ -182,7 +182,10 @@ fn main() {
                 base_branch: None,
                 acceptance: Vec::new(),
                 result_status: None,
-            }));
+                batch_id: None,
+                batch_app: None,
+                price_micros: None,
+            })));
         }
         store.write(ops).await.expect("seed");
     });

@@ -76,7 +76,7 @@ fn seeded_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
             repo_url: None,
             created_at: now,
         }),
-        WriteOp::InsertTask(TaskRecord {
+        WriteOp::InsertTask(Box::new(TaskRecord {
             id: "T-0001".into(),
             client_id: "acme".into(),
             title: "bench".into(),
@@ -101,7 +101,10 @@ fn seeded_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
             base_branch: None,
             acceptance: Vec::new(),
             result_status: None,
-        }),
+            batch_id: None,
+            batch_app: None,
+            price_micros: None,
+        })),
         WriteOp::InsertRun(RunRecord {
             id: "T-0001/r1".into(),
             task_id: "T-0001".into(),

@@ -51,6 +51,9 @@ fn task(id: &str) -> TaskRecord {
         base_branch: None,
         acceptance: Vec::new(),
         result_status: None,
+        batch_id: None,
+        batch_app: None,
+        price_micros: None,
     }
 }
 
@@ -152,7 +155,7 @@ async fn filled_store(dir: &Path) {
         created_at: 0,
     })];
     for id in ["T-0001", "T-0002", "T-0003", "T-0004"] {
-        ops.push(WriteOp::InsertTask(task(id)));
+        ops.push(WriteOp::InsertTask(Box::new(task(id))));
     }
     ops.extend([
         WriteOp::InsertRun(run("T-0001", 1, None)),

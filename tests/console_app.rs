@@ -170,6 +170,7 @@ async fn a_lagging_subscriber_is_told_and_recovers_from_the_store() {
                 budget_micros: None,
                 provider: Some(ProviderKind::Offline),
                 base_branch: None,
+                price_micros: None,
                 acceptance: Vec::new(),
             },
         })
@@ -239,6 +240,7 @@ async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
             budget_micros: None,
             provider: Some(ProviderKind::Offline),
             base_branch: None,
+            price_micros: None,
             acceptance: Vec::new(),
         };
         task.budget_micros = Some(10_000_000);
@@ -569,6 +571,7 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
                 budget_micros: None,
                 provider: Some(ProviderKind::Offline),
                 base_branch: None,
+                price_micros: None,
                 acceptance: Vec::new(),
             },
         })

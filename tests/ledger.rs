@@ -40,6 +40,7 @@ fn hello(client: &str) -> NewTask {
         provider: Some(ProviderKind::Offline),
         base_branch: None,
         acceptance: Vec::new(),
+        price_micros: None,
     }
 }
 

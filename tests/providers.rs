@@ -618,6 +618,7 @@ async fn a_stop_while_a_cut_off_reply_is_settled_does_not_ask_again() {
                 budget_micros: None,
                 provider: None,
                 base_branch: None,
+                price_micros: None,
                 acceptance: Vec::new(),
             },
         })

@@ -19,6 +19,7 @@ fn task(title: &str) -> NewTask {
         budget_micros: None,
         provider: Some(ProviderKind::Offline),
         base_branch: None,
+        price_micros: None,
         acceptance: Vec::new(),
     }
 }

@@ -115,6 +115,7 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
                 provider: Some(ProviderKind::Offline),
                 base_branch: None,
                 acceptance: Vec::new(),
+                price_micros: None,
             };
             sup.execute(Command::StartTask { task })
                 .await

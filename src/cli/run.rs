@@ -85,6 +85,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         provider: Some(provider),
         base_branch: args.base_branch.clone(),
         acceptance: args.accept.clone(),
+        price_micros: None,
     };
     // Everything is checked before the store changes.
     crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;

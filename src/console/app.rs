@@ -614,7 +614,7 @@ impl App {
                 Some(ReviewEnd::Cancelled) => self.overlay = None,
                 Some(ReviewEnd::Confirmed(next)) => {
                     self.overlay = None;
-                    return self.approval(next);
+                    return self.approval(*next);
                 }
                 Some(ReviewEnd::NotYet(why)) => self.notice = Some((why, true)),
                 None => {}

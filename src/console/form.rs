@@ -127,6 +127,7 @@ impl Form {
             provider: Some(provider),
             base_branch: None,
             acceptance: Vec::new(),
+            price_micros: None,
         })
     }
 }

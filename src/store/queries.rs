@@ -9,7 +9,7 @@ const TASK_COLUMNS: &str =
     "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
     cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated,
-    base_branch, acceptance, result_status";
+    base_branch, acceptance, result_status, batch_id, batch_app, price_micros";
 
 const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
     cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
@@ -57,6 +57,9 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
             serde_json::from_str(&json).unwrap_or_default()
         },
         result_status: r.get(23)?,
+        batch_id: r.get(24)?,
+        batch_app: r.get(25)?,
+        price_micros: r.get(26)?,
     })
 }
 
@@ -424,6 +427,9 @@ mod tests {
             base_branch: None,
             acceptance: Vec::new(),
             result_status: None,
+            batch_id: None,
+            batch_app: None,
+            price_micros: None,
         }
     }
 
@@ -442,9 +448,9 @@ mod tests {
         store
             .write(vec![
                 WriteOp::InsertClient(client),
-                WriteOp::InsertTask(task("T-0009", TaskStatus::Running)),
-                WriteOp::InsertTask(task("T-10000", TaskStatus::Delivered)),
-                WriteOp::InsertTask(task("T-0010", TaskStatus::Pending)),
+                WriteOp::InsertTask(Box::new(task("T-0009", TaskStatus::Running))),
+                WriteOp::InsertTask(Box::new(task("T-10000", TaskStatus::Delivered))),
+                WriteOp::InsertTask(Box::new(task("T-0010", TaskStatus::Pending))),
             ])
             .await
             .unwrap();
@@ -505,7 +511,7 @@ mod tests {
         store
             .write(vec![
                 WriteOp::InsertClient(client),
-                WriteOp::InsertTask(task("T-0001", TaskStatus::Running)),
+                WriteOp::InsertTask(Box::new(task("T-0001", TaskStatus::Running))),
                 WriteOp::InsertRun(run),
                 cost("2026-10", true),
                 cost("2026-11", false),

@@ -56,6 +56,14 @@ pub struct TaskRecord {
     /// `SUCCESS`, `SOFT_FAIL` or `HARD_FAIL` once a repository run has ended its checks.
     #[serde(default)]
     pub result_status: Option<String>,
+    /// The batch this task is an app of, and the app's name in its manifest.
+    #[serde(default)]
+    pub batch_id: Option<String>,
+    #[serde(default)]
+    pub batch_app: Option<String>,
+    /// What the client pays for this task (a fixed-price job), for margins.
+    #[serde(default)]
+    pub price_micros: Option<Micros>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

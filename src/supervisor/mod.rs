@@ -216,7 +216,7 @@ impl Supervisor {
                 client_id,
                 retainer_micros,
             } => self.set_client_retainer(&client_id, retainer_micros).await,
-            Command::StartBatch { batch } => self.start_batch(batch).await,
+            Command::StartBatch { batch } => self.start_batch(*batch).await,
             Command::RetryBatch { batch_id } => self.retry_batch(&batch_id).await,
             Command::CancelBatch { batch_id } => self.cancel_batch(&batch_id).await,
         }

@@ -36,6 +36,9 @@ pub struct NewTask {
     /// Acceptance criteria besides the `- [ ] …` lines of the description.
     #[serde(default)]
     pub acceptance: Vec<String>,
+    /// What the client pays for this task (a fixed-price job's budget), for margins.
+    #[serde(default)]
+    pub price_micros: Option<Micros>,
 }
 
 /// What the operator confirmed with an approval, for deliverables that need more than one
@@ -127,7 +130,7 @@ pub enum Command {
         retainer_micros: Option<Micros>,
     },
     /// Launches a batch from a manifest.
-    StartBatch { batch: NewBatch },
+    StartBatch { batch: Box<NewBatch> },
     /// Starts a fresh attempt of every failed or cancelled app of a batch.
     RetryBatch { batch_id: String },
     /// Cancels every app of a batch that has not ended and the batch itself.

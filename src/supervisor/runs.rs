@@ -53,6 +53,9 @@ impl Supervisor {
             base_branch: task.base_branch.clone(),
             acceptance: crate::engine::criteria::collect(&task.description, &task.acceptance),
             result_status: None,
+            batch_id: None,
+            batch_app: None,
+            price_micros: task.price_micros,
         };
         let created = Event::TaskCreated {
             task_id: record.id.clone(),
@@ -60,7 +63,7 @@ impl Supervisor {
             title: record.title.clone(),
             stack: record.stack.clone(),
         };
-        let first = vec![WriteOp::InsertTask(record.clone())];
+        let first = vec![WriteOp::InsertTask(Box::new(record.clone()))];
         self.launch(record, 1, first, Some(created)).await
     }
 

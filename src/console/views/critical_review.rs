@@ -47,7 +47,7 @@ pub struct CriticalReview {
 pub enum ReviewEnd {
     Cancelled,
     /// Confirmed after the end was reached: approve, or ask for the secret's note.
-    Confirmed(Approval),
+    Confirmed(Box<Approval>),
     /// Confirmed too early; the sentence says what is left.
     NotYet(String),
 }
@@ -157,7 +157,7 @@ impl CriticalReview {
             Action::Top => self.moved(0),
             Action::Cancel => return Some(ReviewEnd::Cancelled),
             Action::Confirm if self.seen_end.get() => {
-                return Some(ReviewEnd::Confirmed(if self.secret {
+                return Some(ReviewEnd::Confirmed(Box::new(if self.secret {
                     Approval::Open(OpenDialog::SecretOverride {
                         task_id: self.task_id.clone(),
                         critical_reviewed: true,
@@ -170,7 +170,7 @@ impl CriticalReview {
                             secret_override: None,
                         },
                     })
-                }));
+                })));
             }
             Action::Confirm => {
                 return Some(ReviewEnd::NotYet(format!(
