@@ -151,6 +151,9 @@ pub struct BudgetsConfig {
     pub default_client_monthly_usd: f64,
     /// Share of a task's budget after which planning and writing move to the cheaper model.
     pub switch_at_percent: u8,
+    /// A priced task whose spend passes this share of its price is flagged (Clients view,
+    /// report): the job is eating its margin.
+    pub price_share_warn_percent: u32,
 }
 
 impl Default for BudgetsConfig {
@@ -159,6 +162,7 @@ impl Default for BudgetsConfig {
             task_usd: 1.0,
             default_client_monthly_usd: 100.0,
             switch_at_percent: 70,
+            price_share_warn_percent: 50,
         }
     }
 }

@@ -235,6 +235,22 @@ impl Ledger {
             .unwrap_or(0)
     }
 
+    /// What the client's calls in flight hold right now.
+    pub fn client_reserved(&self, client_id: &str) -> Micros {
+        self.books()
+            .clients
+            .get(client_id)
+            .map(|c| c.book.reserved)
+            .unwrap_or(0)
+    }
+
+    /// A task's new budget, effective for its next call.
+    pub fn set_task_cap(&self, task_id: &str, cap: Micros) {
+        if let Some(t) = self.books().tasks.get_mut(task_id) {
+            t.cap = cap;
+        }
+    }
+
     /// Forgets the cached caps of a client so the next call reads the new budget.
     pub fn refresh_client(&self, client_id: &str) {
         let mut books = self.books();

@@ -26,6 +26,41 @@ pub fn usd_to_micros(usd: f64) -> Result<Micros, String> {
     Ok((usd * MICROS_PER_USD as f64).round() as Micros)
 }
 
+/// Parses an operator-written dollar amount (`12.50`, `$12.50`, `1,200`, at most six
+/// decimals) to micro-dollars exactly, with no float in between.
+pub fn parse_usd(text: &str) -> Result<Micros, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a dollar amount; write it like 12.50 or $12.50 (at most six \
+             decimals, not negative)"
+        )
+    };
+    let t = text.trim();
+    let t = t.strip_prefix('$').unwrap_or(t).replace(',', "");
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return Err(bad());
+    }
+    if !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 6
+    {
+        return Err(bad());
+    }
+    let whole: Micros = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    if whole > 1_000_000_000 {
+        return Err(format!(
+            "{text} is more than ecca accepts (at most 1,000,000,000 dollars)"
+        ));
+    }
+    let frac_micros: Micros = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+    Ok(whole * MICROS_PER_USD + frac_micros)
+}
+
 /// Formats micro-dollars as dollars with all six decimals, e.g. `$0.004215`.
 pub fn format_usd(micros: Micros) -> String {
     let sign = if micros < 0 { "-" } else { "" };
@@ -149,6 +184,14 @@ mod tests {
         assert_eq!(format_usd(12_000_001), "$12.000001");
         assert_eq!(format_usd(-5), "-$0.000005");
         assert_eq!(usd_to_micros(0.5), Ok(500_000));
+        assert_eq!(parse_usd("12.50"), Ok(12_500_000));
+        assert_eq!(parse_usd("$1,200"), Ok(1_200_000_000));
+        assert_eq!(parse_usd("0.000001"), Ok(1));
+        assert_eq!(parse_usd(".5"), Ok(500_000));
+        assert!(parse_usd("-3").is_err());
+        assert!(parse_usd("1.0000001").is_err());
+        assert!(parse_usd("12 dollars").unwrap_err().contains("12.50"));
+        assert!(parse_usd("").is_err());
         assert!(usd_to_micros(-1.0).is_err());
         assert!(usd_to_micros(f64::NAN).is_err());
     }

@@ -5,6 +5,9 @@
 //! These are the figures the Clients view draws and `ecca report` prints; they are computed
 //! from the store and the ledger's live reservations, never from the console's own counts.
 
+pub mod month;
+pub mod report;
+
 use crate::domain::TaskStatus;
 use crate::money::Micros;
 use serde::{Deserialize, Serialize};
@@ -20,9 +23,10 @@ pub struct ClientMonth {
     /// `YYYY-MM`.
     pub month: String,
     pub cap_micros: Micros,
-    /// Month-to-date spend with real providers (what the cap is charged with).
+    /// Month-to-date spend with real providers.
     pub spent_real_micros: Micros,
-    /// Month-to-date spend of the offline model: shown, never added to the real figure.
+    /// Month-to-date spend of the offline model (simulated): shown apart, never added to
+    /// the real figure.
     pub spent_simulated_micros: Micros,
     /// Held right now by in-flight reservations (calls under way).
     pub reserved_micros: Micros,
@@ -51,12 +55,19 @@ pub struct ClientMonth {
 }
 
 impl ClientMonth {
-    /// Real spend as a share of the cap, in whole percent (a zero cap counts as full).
+    /// What the ledger charges the cap with: dry runs of the offline model spend the cap
+    /// too (so budgets are exercised with no key), but the two are shown apart.
+    pub fn charged_micros(&self) -> Micros {
+        self.spent_real_micros + self.spent_simulated_micros
+    }
+
+    /// The charged spend as a share of the cap, in whole percent (a zero cap counts as
+    /// full).
     pub fn percent_of_cap(&self) -> u32 {
         if self.cap_micros <= 0 {
             return 100;
         }
-        let pct = (self.spent_real_micros.max(0) as i128 * 100) / self.cap_micros as i128;
+        let pct = (self.charged_micros().max(0) as i128 * 100) / self.cap_micros as i128;
         pct.min(u32::MAX as i128) as u32
     }
 
@@ -67,7 +78,7 @@ impl ClientMonth {
 
     /// At or past the cap: new calls are refused and runs pause.
     pub fn capped(&self) -> bool {
-        self.spent_real_micros >= self.cap_micros
+        self.charged_micros() >= self.cap_micros
     }
 }
 

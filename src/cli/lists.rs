@@ -61,26 +61,47 @@ pub(super) fn clients(setup: &Setup, json: bool) -> Result<(), String> {
         );
         return Ok(());
     }
+    let inputs = crate::budgets::month::MonthInputs {
+        month: &month,
+        now_ms: crate::time::now_ms(),
+        // Reservations live in the process whose runs hold them; none are held here.
+        reserved: &|_| 0,
+        price_share_warn_percent: setup.config.budgets.price_share_warn_percent,
+    };
+    let months = crate::budgets::month::client_months(&store, &inputs, None).map_err(|e| e.0)?;
     output::say(&format!(
-        "{:<12} {:<24} {:>14} {:>14} {:>6}  {month}",
-        "CLIENT", "NAME", "SPENT", "BUDGET", "USED"
+        "{:<12} {:<20} {:>14} {:>14} {:>14} {:>6} {:>14} {:>14}  {month}",
+        "CLIENT", "NAME", "SPENT", "SIMULATED", "CAP", "USED", "REVENUE", "MARGIN"
     ));
-    for c in clients {
-        let used = if c.client.monthly_budget_micros > 0 {
-            format!(
-                "{:.0}%",
-                c.spent_micros as f64 * 100.0 / c.client.monthly_budget_micros as f64
-            )
-        } else {
-            "-".into()
-        };
+    let opt = |m: Option<crate::money::Micros>| m.map(format_usd).unwrap_or_else(|| "-".into());
+    for c in &months {
+        let used = format!(
+            "{}%{}",
+            c.percent_of_cap(),
+            if c.capped() {
+                "!!"
+            } else if c.warned() {
+                "!"
+            } else {
+                ""
+            }
+        );
         output::say(&format!(
-            "{:<12} {:<24} {:>14} {:>14} {:>6}",
-            truncate(&c.client.id, 12),
-            truncate(&c.client.name, 24),
-            format_usd(c.spent_micros),
-            format_usd(c.client.monthly_budget_micros),
-            used
+            "{:<12} {:<20} {:>14} {:>14} {:>14} {:>6} {:>14} {:>14}",
+            truncate(&c.client_id, 12),
+            truncate(&c.name, 20),
+            format_usd(c.spent_real_micros),
+            format_usd(c.spent_simulated_micros),
+            format_usd(c.cap_micros),
+            used,
+            opt(c.revenue_micros),
+            opt(c.margin_micros),
+        ));
+    }
+    if months.iter().any(|c| c.warned()) {
+        output::say(&format!(
+            "! at {}% of the month's cap or more; !! at the cap: new calls are refused and runs pause (`ecca clients cap ID AMOUNT --note …` raises it)",
+            crate::budgets::WARN_PERCENT
         ));
     }
     Ok(())

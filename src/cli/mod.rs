@@ -4,6 +4,7 @@
 pub mod console;
 mod lists;
 pub mod mcp;
+mod money;
 pub mod output;
 mod review;
 mod run;
@@ -71,12 +72,34 @@ pub enum CliCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// The audit trail of a task: every tool call, file write, command and git operation.
+    /// The audit trail of a task: every tool call, file write, command, git operation and
+    /// budget change. With --client: every change of the client's cap and tasks' budgets.
     Audit {
-        #[arg(long, value_name = "TASK_ID")]
-        task: String,
+        #[arg(long, value_name = "TASK_ID", required_unless_present = "client")]
+        task: Option<String>,
+        #[arg(long, value_name = "CLIENT_ID", conflicts_with = "task")]
+        client: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Set a task's budget (e.g. 3.50); the note says why and is kept with the change.
+    Budget {
+        task_id: String,
+        amount: String,
+        #[arg(long, allow_hyphen_values = true)]
+        note: String,
+    },
+    /// A client's month for invoicing: deliverables, attempts, model calls, decisions,
+    /// revenue and margin, with totals equal to the ledger.
+    Report {
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+        /// YYYY-MM (UTC); the current month when absent.
+        #[arg(long)]
+        month: Option<String>,
+        /// md, csv or json.
+        #[arg(long, default_value = "md")]
+        format: String,
     },
     /// The change the latest run of a task made, against its base commit.
     Diff {
@@ -138,6 +161,15 @@ pub enum ClientsCommand {
         #[arg(long, value_name = "USD", allow_negative_numbers = true)]
         budget_usd: f64,
     },
+    /// Set a client's monthly cap (e.g. 250 or $250.00); runs the old cap paused resume.
+    Cap {
+        id: String,
+        amount: String,
+        #[arg(long, allow_hyphen_values = true)]
+        note: String,
+    },
+    /// Set a client's monthly retainer (its revenue), or `none`.
+    Retainer { id: String, amount: String },
     /// List clients with their month-to-date spend.
     List {
         #[arg(long)]
@@ -220,7 +252,32 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             run::decide(&setup, run::Decision::Cancel, &task_id, String::new()).await
         }
         Some(CliCommand::Tasks { json, limit }) => lists::tasks(&setup, json, limit),
-        Some(CliCommand::Audit { task, json }) => review::audit(&setup, &task, json),
+        Some(CliCommand::Audit { task, client, json }) => match (task, client) {
+            (Some(task), _) => review::audit(&setup, &task, json),
+            (None, Some(client)) => money::client_budget_changes(&setup, &client, json),
+            (None, None) => Err("say whose trail: --task TASK_ID or --client CLIENT_ID".into()),
+        },
+        Some(CliCommand::Budget {
+            task_id,
+            amount,
+            note,
+        }) => money::set_task_budget(&setup, &task_id, &amount, &note).await,
+        Some(CliCommand::Report {
+            client,
+            month,
+            format,
+        }) => money::report(
+            &setup,
+            &client,
+            &month.unwrap_or_else(crate::time::current_month),
+            &format,
+        ),
+        Some(CliCommand::Clients {
+            command: ClientsCommand::Cap { id, amount, note },
+        }) => money::set_cap(&setup, &id, &amount, &note).await,
+        Some(CliCommand::Clients {
+            command: ClientsCommand::Retainer { id, amount },
+        }) => money::set_retainer(&setup, &id, &amount).await,
         Some(CliCommand::Diff { task_id, stat }) => review::diff(&setup, &task_id, stat),
         Some(CliCommand::Clients {
             command:

@@ -41,7 +41,14 @@ fn store_with_task(setup: &Setup, task_id: &str) -> Result<Store, String> {
 pub(super) fn audit(setup: &Setup, task_id: &str, json: bool) -> Result<(), String> {
     let store = store_with_task(setup, task_id)?;
     let entries = store.audit(task_id).map_err(|e| e.0)?;
-    let rows: Vec<AuditRow<'_>> = entries
+    // The operator's budget changes of the task are part of its trail, as tool `budget`.
+    let changes: Vec<(i64, String)> = store
+        .budget_changes(None, Some(task_id))
+        .map_err(|e| e.0)?
+        .into_iter()
+        .map(|c| (c.at, budget_change_text(&c)))
+        .collect();
+    let mut rows: Vec<AuditRow<'_>> = entries
         .iter()
         .map(|(run_id, e)| AuditRow {
             run_id,
@@ -52,7 +59,17 @@ pub(super) fn audit(setup: &Setup, task_id: &str, json: bool) -> Result<(), Stri
             duration_ms: e.duration_ms,
             args_digest: &e.args_digest,
         })
+        .chain(changes.iter().map(|(at, text)| AuditRow {
+            run_id: "-",
+            at: *at,
+            time_utc: crate::time::format_ms(*at),
+            tool: "budget",
+            outcome: text,
+            duration_ms: 0,
+            args_digest: "-",
+        }))
         .collect();
+    rows.sort_by_key(|r| r.at);
     if json {
         return output::say_json(&rows);
     }
@@ -196,4 +213,19 @@ fn short_sha(sha: &str) -> String {
     } else {
         sha.chars().take(12).collect()
     }
+}
+
+/// A budget change in one line: `task budget $1.000000 → $3.000000: note`.
+pub(super) fn budget_change_text(c: &crate::store::BudgetChangeRecord) -> String {
+    let what = if c.kind == crate::store::BUDGET_KIND_TASK {
+        "task budget"
+    } else {
+        "monthly cap"
+    };
+    format!(
+        "{what} {} -> {}: {}",
+        crate::money::format_usd(c.old_micros),
+        crate::money::format_usd(c.new_micros),
+        output::one_line(&c.note)
+    )
 }

@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// This task's budget in US dollars (default: budgets.task_usd from the config).
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget_usd: Option<f64>,
+    /// What the client pays for this task (a fixed-price job), e.g. 150 or $150.00: the
+    /// revenue its margin is counted against.
+    #[arg(long, value_name = "USD")]
+    pub price: Option<String>,
     /// Use the offline simulated model and deliver nothing outside the data dir.
     #[arg(long)]
     pub dry_run: bool,
@@ -85,7 +89,12 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         provider: Some(provider),
         base_branch: args.base_branch.clone(),
         acceptance: args.accept.clone(),
-        price_micros: None,
+        price_micros: args
+            .price
+            .as_deref()
+            .map(crate::money::parse_usd)
+            .transpose()
+            .map_err(|e| format!("--price: {e}"))?,
     };
     // Everything is checked before the store changes.
     crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;
@@ -195,6 +204,31 @@ pub(super) async fn decide(
             return Err(format!(
                 "task {task_id} was approved but not delivered, so it is awaiting approval again; fix what the delivery failure above names, then run `ecca approve {task_id}` again"
             ));
+        }
+        Ok(())
+    }
+    .await;
+    stop_following(progress).await;
+    tools.stop().await;
+    reported
+}
+
+/// Runs one command on a supervisor of this process, then follows the tasks it set going
+/// (`follow`) until they rest, reporting each: the runs a raised cap resumed.
+pub(super) async fn execute_and_follow(
+    setup: &Setup,
+    store: Store,
+    command: Command,
+    follow_tasks: &[String],
+) -> Result<(), String> {
+    let mut signals = StopSignals::listen()?;
+    let (sup, tools) = start(setup, store).await?;
+    let progress = follow(sup.subscribe());
+    let reported = async {
+        sup.execute(command).await.map_err(|e| e.0)?;
+        for task_id in follow_tasks {
+            let settled = settle(&sup, task_id, &mut signals).await?;
+            report(&sup, &settled, false)?;
         }
         Ok(())
     }

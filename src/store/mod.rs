@@ -2,11 +2,16 @@
 //! at open. All writes go through one writer thread ([`writer`]) that batches them into
 //! transactions; reads use their own connection, which WAL lets run beside the writer.
 
+mod money;
 mod queries;
 mod records;
 mod writer;
 
-pub use records::{ClientRecord, ClientSpend, CostRow, CostTotals, RunRecord, TaskRecord};
+pub use money::{CostGroup, Decision, MonthTask};
+pub use records::{
+    BUDGET_KIND_CLIENT, BUDGET_KIND_TASK, BudgetChangeRecord, ClientRecord, ClientSpend, CostRow,
+    CostTotals, RunRecord, TaskRecord,
+};
 pub use writer::{WriteOp, insert_cost_row};
 
 use include_dir::{Dir, include_dir};

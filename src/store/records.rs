@@ -113,3 +113,21 @@ pub struct CostTotals {
     pub cost_micros: Micros,
     pub tokens: i64,
 }
+
+/// `budget_changes.kind` of a client's monthly cap.
+pub const BUDGET_KIND_CLIENT: &str = "client_cap";
+/// `budget_changes.kind` of a task's budget.
+pub const BUDGET_KIND_TASK: &str = "task_budget";
+
+/// A change of a client's monthly cap (`task_id` None) or of a task's budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetChangeRecord {
+    pub at: i64,
+    pub client_id: String,
+    pub task_id: Option<String>,
+    /// [`BUDGET_KIND_CLIENT`] or [`BUDGET_KIND_TASK`].
+    pub kind: String,
+    pub old_micros: Micros,
+    pub new_micros: Micros,
+    pub note: String,
+}

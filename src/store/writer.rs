@@ -83,6 +83,14 @@ pub enum WriteOp {
         run_id: String,
         entry: crate::repo::AuditEntry,
     },
+    /// The operator changed a client's monthly cap or a task's budget: the new value and
+    /// the row that says who-knows-why, in one transaction.
+    BudgetChange(super::BudgetChangeRecord),
+    /// A client's monthly retainer (None: no retainer).
+    ClientRetainer {
+        client_id: String,
+        retainer_micros: Option<crate::money::Micros>,
+    },
 }
 
 struct Message {
@@ -352,6 +360,31 @@ fn apply(
                 tx.prepare_cached("UPDATE code_tasks SET result_status = ?2 WHERE id = ?1")
                     .and_then(|mut s| s.execute(params![task_id, status]))
             }),
+        WriteOp::BudgetChange(c) => {
+            let update = if c.kind == super::BUDGET_KIND_TASK {
+                "UPDATE code_tasks SET budget_micros = ?2 WHERE id = ?1"
+            } else {
+                "UPDATE clients SET monthly_budget_micros = ?2 WHERE id = ?1"
+            };
+            let target = c.task_id.as_deref().unwrap_or(&c.client_id);
+            tx.prepare_cached(update)
+                .and_then(|mut s| s.execute(params![target, c.new_micros]))
+                .and_then(|_| {
+                    tx.prepare_cached(
+                        "INSERT INTO budget_changes (at, client_id, task_id, kind, old_micros,
+                           new_micros, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            c.at, c.client_id, c.task_id, c.kind, c.old_micros, c.new_micros,
+                            c.note
+                        ])
+                    })
+                })
+        }
+        WriteOp::ClientRetainer { client_id, retainer_micros } => tx
+            .prepare_cached("UPDATE clients SET retainer_micros = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![client_id, retainer_micros])),
         WriteOp::Audit { task_id, run_id, entry } => tx
             .prepare_cached(
                 "INSERT INTO audit (task_id, run_id, at, tool, args_digest, outcome, duration_ms)
@@ -468,5 +501,7 @@ fn op_name(op: &WriteOp) -> &'static str {
         WriteOp::RunRepo { .. } => "recording a run's worktree",
         WriteOp::ResultStatus { .. } => "recording a result status",
         WriteOp::Audit { .. } => "saving an audit row",
+        WriteOp::BudgetChange(_) => "saving a budget change",
+        WriteOp::ClientRetainer { .. } => "saving a client's retainer",
     }
 }
