@@ -64,6 +64,14 @@ pub fn client_months(
     let clients = store.clients_with_spend(inputs.month)?;
     let retainers: BTreeMap<String, Micros> = store.retainers()?.into_iter().collect();
     let groups = store.month_cost_groups(inputs.month, only_client)?;
+    let mut paused: BTreeMap<String, Vec<PausedRun>> = BTreeMap::new();
+    for (client, task_id, run_id, reason) in store.paused_runs()? {
+        paused.entry(client).or_default().push(PausedRun {
+            task_id,
+            run_id,
+            reason,
+        });
+    }
     let tasks = store.month_tasks(inputs.month, from, to, only_client)?;
     let mut groups_by_client: BTreeMap<&str, Vec<&CostGroup>> = BTreeMap::new();
     for g in &groups {
@@ -82,27 +90,27 @@ pub fn client_months(
         let groups = groups_by_client.remove(id).unwrap_or_default();
         let tasks = tasks_by_client.remove(id).unwrap_or_default();
         out.push(one_client(
-            store,
+            paused.remove(id).unwrap_or_default(),
             inputs,
             (from, to),
             &c.client,
             retainers.get(id).copied(),
             &groups,
             &tasks,
-        )?);
+        ));
     }
     Ok(out)
 }
 
 fn one_client(
-    store: &Store,
+    paused: Vec<PausedRun>,
     inputs: &MonthInputs<'_>,
     (from, to): (i64, i64),
     client: &crate::store::ClientRecord,
     retainer: Option<Micros>,
     groups: &[&CostGroup],
     tasks: &[&MonthTask],
-) -> Result<ClientMonth, StoreError> {
+) -> ClientMonth {
     let mut real = 0;
     let mut simulated = 0;
     let mut by_model: BTreeMap<(String, bool), ModelSpend> = BTreeMap::new();
@@ -189,31 +197,13 @@ fn one_client(
         (None, false) => None,
         (r, _) => Some(r.unwrap_or(0) + priced),
     };
-    let paused = store
-        .tasks_of_client(&client.id)?
-        .into_iter()
-        .filter(|t| t.status == TaskStatus::Paused)
-        .map(|t| {
-            let run_id = store
-                .latest_run(&t.id)
-                .ok()
-                .flatten()
-                .map(|r| r.id)
-                .unwrap_or_default();
-            PausedRun {
-                task_id: t.id,
-                run_id,
-                reason: t.status_reason.unwrap_or_else(|| "paused".into()),
-            }
-        })
-        .collect();
     let mut by_model: Vec<ModelSpend> = by_model.into_values().collect();
     by_model.sort_by(|a, b| {
         b.cost_micros
             .cmp(&a.cost_micros)
             .then(a.model.cmp(&b.model))
     });
-    Ok(ClientMonth {
+    ClientMonth {
         client_id: client.id.clone(),
         name: client.name.clone(),
         month: inputs.month.to_string(),
@@ -231,7 +221,7 @@ fn one_client(
         paused,
         tasks: task_rows,
         by_model,
-    })
+    }
 }
 
 #[cfg(test)]

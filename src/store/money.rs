@@ -179,6 +179,22 @@ impl Store {
         .map_err(|e| StoreError::sql("listing the month's tasks", e))
     }
 
+    /// Every paused task with its latest run and the reason it paused.
+    pub fn paused_runs(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT t.client_id, t.id, COALESCE((SELECT r.id FROM runs r WHERE r.task_id = t.id
+                          ORDER BY r.attempt DESC LIMIT 1), ''),
+                        COALESCE(t.status_reason, 'paused')
+                 FROM code_tasks t WHERE t.status = 'paused' ORDER BY t.id",
+            )
+            .map_err(|e| StoreError::sql("listing paused runs", e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("listing paused runs", e))
+    }
+
     /// Approval decisions made within `[from_ms, to_ms)` on one client's tasks.
     pub fn month_decisions(
         &self,
