@@ -1,6 +1,7 @@
 //! The headless command line. Each command validates its input against the store before
 //! anything is written, so a mistake costs nothing and changes nothing.
 
+pub mod batch;
 pub mod console;
 mod lists;
 pub mod mcp;
@@ -107,6 +108,11 @@ pub enum CliCommand {
         /// Files with their added and removed lines instead of the patch.
         #[arg(long)]
         stat: bool,
+    },
+    /// Batches of apps from a manifest: plan, run, status, retry, cancel, list.
+    Batch {
+        #[command(subcommand)]
+        command: batch::BatchCommand,
     },
     /// Manage clients and their monthly budgets.
     Clients {
@@ -294,6 +300,7 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             command: ClientsCommand::Token { id, from_env, repo },
         }) => lists::client_token(&setup, &id, from_env.as_deref(), repo.as_deref()),
         Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,
+        Some(CliCommand::Batch { command }) => batch::command(&setup, command).await,
         Some(CliCommand::Screenshot {
             view,
             out,

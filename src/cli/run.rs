@@ -296,7 +296,7 @@ async fn settle(
     }
 }
 
-async fn start(
+pub(super) async fn start(
     setup: &Setup,
     store: Store,
 ) -> Result<(Supervisor, super::mcp::ToolsGuard), String> {

@@ -2,11 +2,13 @@
 //! at open. All writes go through one writer thread ([`writer`]) that batches them into
 //! transactions; reads use their own connection, which WAL lets run beside the writer.
 
+mod batches;
 mod money;
 mod queries;
 mod records;
 mod writer;
 
+pub use batches::BatchRecord;
 pub use money::{CostGroup, Decision, MonthTask};
 pub use records::{
     BUDGET_KIND_CLIENT, BUDGET_KIND_TASK, BudgetChangeRecord, ClientRecord, ClientSpend, CostRow,

@@ -5,7 +5,7 @@ use crate::domain::TaskStatus;
 use crate::money::Micros;
 use rusqlite::{OptionalExtension, Row, params};
 
-const TASK_COLUMNS: &str =
+pub(super) const TASK_COLUMNS: &str =
     "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
     cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated,
@@ -28,7 +28,7 @@ fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<TaskStatus> {
     })
 }
 
-fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+pub(super) fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     Ok(TaskRecord {
         id: r.get(0)?,
         client_id: r.get(1)?,

@@ -86,6 +86,14 @@ pub enum WriteOp {
     /// The operator changed a client's monthly cap or a task's budget: the new value and
     /// the row that says who-knows-why, in one transaction.
     BudgetChange(super::BudgetChangeRecord),
+    /// A batch as launched.
+    InsertBatch(Box<super::BatchRecord>),
+    /// A batch ended (`finished`, `cancelled`) or runs again (`running`, after a retry).
+    BatchStatus {
+        batch_id: String,
+        status: String,
+        finished_at: Option<i64>,
+    },
     /// A client's monthly retainer (None: no retainer).
     ClientRetainer {
         client_id: String,
@@ -382,6 +390,21 @@ fn apply(
                     })
                 })
         }
+        WriteOp::InsertBatch(b) => tx
+            .prepare_cached(
+                "INSERT INTO batches (id, client_id, name, manifest, status, created_at,
+                   concurrency, budget_micros, forecast, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    b.id, b.client_id, b.name, b.manifest, b.status, b.created_at, b.concurrency,
+                    b.budget_micros, b.forecast, b.finished_at
+                ])
+            }),
+        WriteOp::BatchStatus { batch_id, status, finished_at } => tx
+            .prepare_cached("UPDATE batches SET status = ?2, finished_at = ?3 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![batch_id, status, finished_at])),
         WriteOp::ClientRetainer { client_id, retainer_micros } => tx
             .prepare_cached("UPDATE clients SET retainer_micros = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![client_id, retainer_micros])),
@@ -503,5 +526,7 @@ fn op_name(op: &WriteOp) -> &'static str {
         WriteOp::Audit { .. } => "saving an audit row",
         WriteOp::BudgetChange(_) => "saving a budget change",
         WriteOp::ClientRetainer { .. } => "saving a client's retainer",
+        WriteOp::InsertBatch(_) => "saving a batch",
+        WriteOp::BatchStatus { .. } => "updating a batch",
     }
 }

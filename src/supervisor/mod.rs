@@ -13,6 +13,7 @@ mod lock;
 pub mod protocol;
 mod runs;
 
+pub use batches::BATCH_CAP_REASON;
 pub use bus::{Delivery, EventBus, Subscription};
 pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply};
 
@@ -151,6 +152,7 @@ impl Supervisor {
             );
             sup.inner.bus.publish(Event::Recovered { interrupted });
         }
+        sup.resume_batches()?;
         Ok(sup)
     }
 

@@ -69,7 +69,7 @@ impl Supervisor {
 
     /// Starts attempt `attempt` of a task from scratch: commits `first` with the new run,
     /// tells subscribers `announce`, then queues the run.
-    async fn launch(
+    pub(super) async fn launch(
         &self,
         task: TaskRecord,
         attempt: i64,
