@@ -62,9 +62,8 @@ fn main() {
     )
     .expect("costs");
     drop(conn);
-    let mut manifest = String::from(
-        "[batch]\nname = \"big\"\nclient = \"rork\"\nconcurrency = 8\n",
-    );
+    let mut manifest =
+        String::from("[batch]\nname = \"big\"\nclient = \"rork\"\nconcurrency = 8\n");
     for i in 0..500 {
         manifest.push_str(&format!(
             "[[apps]]\nname = \"app-{i}\"\ndescription = \"A small Expo app number {i} with a list screen and a settings screen\"\nacceptance = [\"the list shows its items\"]\n"
@@ -85,7 +84,11 @@ fn main() {
             .output()
             .expect("ecca runs");
         let took = t.elapsed().as_secs_f64() * 1000.0;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("calibrated on"));
         if round > 0 {
             ms.push(took);
