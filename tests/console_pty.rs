@@ -139,7 +139,9 @@ fn launch_revise_and_approve_in_a_real_terminal() {
 
     // Approve it: one key on the oldest waiting deliverable.
     screen.keys(b"y");
-    screen.wait_for("T-0001 approved; delivering", 5);
+    // The notice says "approved; delivering", then the delivery's outcome replaces it; a
+    // quick delivery may replace it before a frame shows the first.
+    screen.wait_for("T-0001 delivered: ", 20);
     screen.keys(b"1");
     screen.wait_for("delivered", 20);
     screen.keys(b"q");

@@ -209,7 +209,17 @@ async fn a_repository_task_is_launched_approved_and_delivered_from_the_console()
 
     // Approve with the approve key; delivery pushes the branch and opens the pull request.
     screen.keys(b"y");
-    screen.wait_for("T-0001 approved; delivering", 60);
+    // "approved; delivering" until the delivery's outcome replaces it.
+    screen.wait_until(
+        "the approval to be taken",
+        60,
+        |_| None,
+        |text| {
+            text.contains("T-0001 approved; delivering")
+                || text.contains("T-0001 delivered")
+                || text.contains("T-0001 delivery failed")
+        },
+    );
     screen.keys(b"1");
     let db = home.join("ecca.db");
     let delivered = screen.wait_until(

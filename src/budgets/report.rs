@@ -149,6 +149,9 @@ fn sim(simulated: bool) -> &'static str {
 pub fn to_markdown(r: &ClientReport) -> String {
     let mut out = format!("# {} ({}) — {}\n\n", r.name, r.client_id, r.month);
     out.push_str("## Deliverables\n\n| task | title | status | attempts | cost | price | deliverable |\n|---|---|---|---|---|---|---|\n");
+    if r.tasks.is_empty() {
+        out.push_str("| - | no task this month | - | - | - | - | - |\n");
+    }
     for t in &r.tasks {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {}{} | {} | {} |\n",
@@ -175,6 +178,9 @@ pub fn to_markdown(r: &ClientReport) -> String {
         ));
     }
     out.push_str("\n## Decisions\n\n| time (UTC) | task | decision | note |\n|---|---|---|---|\n");
+    if r.decisions.is_empty() {
+        out.push_str("| - | - | - | no decision this month |\n");
+    }
     for d in &r.decisions {
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
