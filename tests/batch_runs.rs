@@ -331,3 +331,91 @@ fn confirmed(manifest: &str) -> Command {
     batch.confirmed_over_budget = true;
     Command::StartBatch { batch }
 }
+
+/// A batch whose process stopped with apps not yet started: a long-lived process (the
+/// console calls this at start) takes the batch up again and runs those apps.
+#[tokio::test]
+async fn a_batch_left_running_is_taken_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(supervisor(dir.path()).await);
+    // What a stopped process leaves: the batch running, its apps pending, none started.
+    let batch_id = "B-0001".to_string();
+    let ids: Vec<String> = (1..=3).map(|n| format!("T-{n:04}")).collect();
+    {
+        use ecca::store::{BatchRecord, Store, TaskRecord, WriteOp};
+        let store = Store::open(dir.path()).unwrap();
+        let now = ecca::time::now_ms();
+        let mut ops = vec![WriteOp::InsertBatch(Box::new(BatchRecord {
+            id: batch_id.clone(),
+            client_id: "rork".into(),
+            name: "small".into(),
+            manifest: small(3, ""),
+            status: "running".into(),
+            concurrency: 1,
+            budget_micros: None,
+            forecast: None,
+            created_at: now,
+            finished_at: None,
+        }))];
+        for (i, id) in ids.iter().enumerate() {
+            ops.push(WriteOp::InsertTask(Box::new(TaskRecord {
+                id: id.clone(),
+                client_id: "rork".into(),
+                title: format!("app-{i}"),
+                description: format!("A counter app number {i} with a reset button"),
+                stack: "react-native".into(),
+                source: "batch".into(),
+                agent_kind: "builtin".into(),
+                model_mode: "offline".into(),
+                status: TaskStatus::Pending,
+                status_reason: None,
+                budget_micros: 1_000_000,
+                deliverable_url: None,
+                iterations: 0,
+                quality_score: None,
+                tokens_used: 0,
+                cost_micros: 0,
+                cost_estimated: false,
+                model_calls: 0,
+                created_at: now,
+                updated_at: now,
+                completed_at: None,
+                base_branch: None,
+                acceptance: Vec::new(),
+                result_status: None,
+                batch_id: Some(batch_id.clone()),
+                batch_app: Some(format!("app-{i}")),
+                price_micros: None,
+            })));
+        }
+        store.write(ops).await.unwrap();
+    }
+    let sup = Supervisor::start(SupervisorOptions::new(
+        dir.path().to_path_buf(),
+        Config::default(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        sup.store().task(&ids[1]).unwrap().unwrap().status,
+        TaskStatus::Pending,
+        "starting a supervisor alone starts no batch app"
+    );
+    sup.resume_batches().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while sup.store().batch(&batch_id).unwrap().unwrap().status == "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sup.wait_all_settled().await;
+    for id in &ids {
+        assert_eq!(
+            sup.store().task(id).unwrap().unwrap().status,
+            TaskStatus::AwaitingApproval,
+            "{id}"
+        );
+    }
+}

@@ -72,6 +72,8 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
     options.tools = tools.tools.clone();
     let sup = Supervisor::start(options).await.map_err(|e| e.0)?;
     let events = sup.subscribe();
+    // The console stays: batches left running carry on starting their apps here.
+    sup.resume_batches().map_err(|e| e.0)?;
     if store
         .clients_with_spend(&crate::time::current_month())
         .map_err(|e| e.0)?

@@ -472,10 +472,13 @@ fn interrupt_in_flight(tx: &rusqlite::Transaction<'_>, at: i64) -> rusqlite::Res
         &format!(
             "UPDATE code_tasks SET status = 'interrupted', updated_at = ?1,
                status_reason = 'the ecca process stopped while this task was ' || status || '; run `ecca resume ' || id || '` to continue'
-             WHERE status IN {in_flight}"
+             WHERE status IN {in_flight}
+               AND EXISTS (SELECT 1 FROM runs r WHERE r.task_id = code_tasks.id)"
         ),
         params![at],
     )?;
+    // A task with no run never started (a batch's app waiting its turn): it stays pending
+    // for its batch to start.
     Ok(runs)
 }
 

@@ -374,7 +374,9 @@ impl Supervisor {
 
     /// After a restart: every batch still running gets its driver back for the apps that
     /// never started (apps interrupted mid-run are resumed like any task, by the operator).
-    pub(super) fn resume_batches(&self) -> Result<(), SupervisorError> {
+    /// Only a long-lived process calls this (the console): a one-shot command such as
+    /// `ecca approve` must not start apps it would abandon when it exits.
+    pub fn resume_batches(&self) -> Result<(), SupervisorError> {
         for batch in self.inner.store.batches()? {
             if batch.status != "running" {
                 continue;

@@ -152,7 +152,6 @@ impl Supervisor {
             );
             sup.inner.bus.publish(Event::Recovered { interrupted });
         }
-        sup.resume_batches()?;
         Ok(sup)
     }
 
