@@ -4,7 +4,7 @@
 
 use super::{BudgetChangeRecord, Store, StoreError};
 use crate::money::Micros;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 /// A month's cost rows of one task, model and kind (real or simulated), summed per day.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,19 +89,6 @@ impl Store {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| StoreError::sql("reading retainers", e))
-    }
-
-    /// A client's monthly retainer.
-    pub fn retainer(&self, client_id: &str) -> Result<Option<Micros>, StoreError> {
-        self.reader()
-            .query_row(
-                "SELECT retainer_micros FROM clients WHERE id = ?1",
-                params![client_id],
-                |r| r.get::<_, Option<Micros>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| StoreError::sql("reading a retainer", e))
     }
 
     /// The month's cost rows summed per client, task, model, kind and day; one client's or

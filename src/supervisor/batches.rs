@@ -28,10 +28,7 @@ impl Supervisor {
             batch.source.clone()
         };
         let manifest = manifest::parse(&batch.manifest, &source).map_err(SupervisorError)?;
-        let mode = match batch.provider.unwrap_or_else(|| self.default_provider()) {
-            ProviderKind::Auto => self.default_provider(),
-            m => m,
-        };
+        let mode = self.resolved_mode(batch.provider);
         // A missing key is refused before anything is stored.
         self.router(mode.as_str(), true)?;
         let concurrency = batch
@@ -81,12 +78,7 @@ impl Supervisor {
             apps: tasks.len(),
         });
         for t in &tasks {
-            self.inner.bus.publish(Event::TaskCreated {
-                task_id: t.id.clone(),
-                client_id: t.client_id.clone(),
-                title: t.title.clone(),
-                stack: t.stack.clone(),
-            });
+            self.inner.bus.publish(super::runs::task_created(t));
         }
         let task_ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
         self.drive_batch(batch_id.clone(), task_ids.clone(), false);
@@ -117,41 +109,10 @@ impl Supervisor {
             };
             self.validate_task(&new)
                 .map_err(|e| SupervisorError(format!("app {:?}: {}", app.name, e.0)))?;
-            let n = self
-                .inner
-                .next_task
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            out.push(TaskRecord {
-                id: format!("T-{n:04}"),
-                client_id: new.client_id,
-                title: new.title,
-                description: new.description.clone(),
-                stack: new.stack,
-                source: new.source,
-                agent_kind: new.agent_kind,
-                model_mode: mode.as_str().into(),
-                status: TaskStatus::Pending,
-                status_reason: None,
-                budget_micros: new
-                    .budget_micros
-                    .unwrap_or_else(|| self.inner.config.task_budget_micros()),
-                deliverable_url: None,
-                iterations: 0,
-                quality_score: None,
-                tokens_used: 0,
-                cost_micros: 0,
-                cost_estimated: false,
-                model_calls: 0,
-                created_at: now,
-                updated_at: now,
-                completed_at: None,
-                base_branch: None,
-                acceptance: crate::engine::criteria::collect(&new.description, &new.acceptance),
-                result_status: None,
-                batch_id: Some(batch_id.to_string()),
-                batch_app: Some(app.name.clone()),
-                price_micros: new.price_micros,
-            });
+            let mut record = self.new_task_record(&new, mode, now);
+            record.batch_id = Some(batch_id.to_string());
+            record.batch_app = Some(app.name.clone());
+            out.push(record);
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! Starting, deciding on, cancelling, retrying and resuming runs.
 
 use super::{Event, NewTask, Reply, Supervisor, SupervisorError, expect_status};
+use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
 use crate::engine::driver::{Kick, KickStart, RunContext, RunExit, drive};
 use crate::engine::fsm::{Agent, AgentEvent, Limits, Phase};
@@ -9,26 +10,49 @@ use crate::ledger::CallScope;
 use crate::store::{RunRecord, TaskRecord, WriteOp};
 use tokio_util::sync::CancellationToken;
 
+/// What subscribers are told when a task is created.
+pub(super) fn task_created(record: &TaskRecord) -> Event {
+    Event::TaskCreated {
+        task_id: record.id.clone(),
+        client_id: record.client_id.clone(),
+        title: record.title.clone(),
+        stack: record.stack.clone(),
+    }
+}
+
 impl Supervisor {
     pub(super) async fn start_task(&self, task: NewTask) -> Result<Reply, SupervisorError> {
         self.validate_task(&task)?;
-        let mode = task.provider.unwrap_or_else(|| self.default_provider());
-        let mode = if mode == crate::config::ProviderKind::Auto {
-            self.default_provider()
-        } else {
-            mode
-        };
+        let mode = self.resolved_mode(task.provider);
         // Builds the provider first: a missing key is refused before anything is stored.
         self.router(mode.as_str(), true)?;
+        let record = self.new_task_record(&task, mode, crate::time::now_ms());
+        let created = task_created(&record);
+        let first = vec![WriteOp::InsertTask(Box::new(record.clone()))];
+        self.launch(record, 1, first, Some(created)).await
+    }
+
+    /// The provider a task runs on: the one asked for, else the configured one (`auto`
+    /// resolved).
+    pub(super) fn resolved_mode(&self, requested: Option<ProviderKind>) -> ProviderKind {
+        match requested.unwrap_or_else(|| self.default_provider()) {
+            ProviderKind::Auto => self.default_provider(),
+            mode => mode,
+        }
+    }
+
+    /// A new task, `pending`, numbered with the next task id.
+    pub(super) fn new_task_record(
+        &self,
+        task: &NewTask,
+        mode: ProviderKind,
+        now: i64,
+    ) -> TaskRecord {
         let n = self
             .inner
             .next_task
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let now = crate::time::now_ms();
-        let budget = task
-            .budget_micros
-            .unwrap_or_else(|| self.inner.config.task_budget_micros());
-        let record = TaskRecord {
+        TaskRecord {
             id: format!("T-{n:04}"),
             client_id: task.client_id.clone(),
             title: task.title.trim().to_string(),
@@ -39,7 +63,9 @@ impl Supervisor {
             model_mode: mode.as_str().into(),
             status: TaskStatus::Pending,
             status_reason: None,
-            budget_micros: budget,
+            budget_micros: task
+                .budget_micros
+                .unwrap_or_else(|| self.inner.config.task_budget_micros()),
             deliverable_url: None,
             iterations: 0,
             quality_score: None,
@@ -56,15 +82,7 @@ impl Supervisor {
             batch_id: None,
             batch_app: None,
             price_micros: task.price_micros,
-        };
-        let created = Event::TaskCreated {
-            task_id: record.id.clone(),
-            client_id: record.client_id.clone(),
-            title: record.title.clone(),
-            stack: record.stack.clone(),
-        };
-        let first = vec![WriteOp::InsertTask(Box::new(record.clone()))];
-        self.launch(record, 1, first, Some(created)).await
+        }
     }
 
     /// Starts attempt `attempt` of a task from scratch: commits `first` with the new run,
