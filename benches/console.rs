@@ -75,7 +75,7 @@ fn main() {
     // Run detail, 100,000 output lines and a 5,000-line diff.
     let mut app = fixture::app(theme.clone(), keymap.clone(), View::Detail);
     {
-        let d = app.detail.as_mut().expect("detail");
+        let d = app.detail.loaded.as_mut().expect("detail");
         for i in 0..100_000 {
             d.output.push_line(format!(
                 "{i:06} model output line with some text to make it realistic, about eighty bytes"
@@ -90,12 +90,12 @@ fn main() {
             })
             .collect();
     }
-    app.pane = 0;
-    let kept = app.detail.as_ref().expect("detail").output.len();
+    app.detail.pane = 0;
+    let kept = app.detail.loaded.as_ref().expect("detail").output.len();
     let (o50, o99) = frame_times(&app, 500);
-    app.pane = 1;
+    app.detail.pane = 1;
     let (d50, d99) = frame_times(&app, 500);
-    app.scroll = 2_500;
+    app.detail.scroll = 2_500;
     let (m50, m99) = frame_times(&app, 500);
     println!(
         "| frame, Run detail, Output pane after 100,000 lines streamed ({kept} newest kept under the 4 MiB cap), 160×48: median / p99 | {o50:.3} ms / {o99:.3} ms |"
@@ -106,7 +106,7 @@ fn main() {
 
     // Streaming 50,000 lines a second for 5 s through the app, as model deltas.
     let mut app = fixture::app(theme.clone(), keymap.clone(), View::Detail);
-    let run_id = app.detail.as_ref().expect("detail").run_id.clone();
+    let run_id = app.detail.loaded.as_ref().expect("detail").run_id.clone();
     let line: Arc<str> =
         Arc::from("streamed model output, a line of about sixty-four bytes of text\n");
     let before = rss_kib();
@@ -121,13 +121,13 @@ fn main() {
                 text: line.clone(),
             })));
         }
-        peak_ring = peak_ring.max(app.detail.as_ref().expect("detail").output.bytes());
+        peak_ring = peak_ring.max(app.detail.loaded.as_ref().expect("detail").output.bytes());
         rss_by_second.push(rss_kib() as i64 - before as i64);
         while started.elapsed() < until {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
-    let d = app.detail.as_ref().expect("detail");
+    let d = app.detail.loaded.as_ref().expect("detail");
     let growth: Vec<String> = rss_by_second
         .iter()
         .map(|k| format!("{:+.1}", *k as f64 / 1024.0))

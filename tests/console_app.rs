@@ -45,7 +45,8 @@ fn key(c: char) -> KeyEvent {
 
 /// Performs effects as the loop does (synchronously here).
 async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
-    for e in effects {
+    let mut effects = std::collections::VecDeque::from(effects);
+    while let Some(e) = effects.pop_front() {
         match e {
             Effect::Send(cmd) => {
                 let r = sup.execute(cmd.clone()).await.map(|_| ()).map_err(|e| e.0);
@@ -56,6 +57,29 @@ async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
                 app.detail_loaded(request, d);
             }
             Effect::ReloadRows => app.rows_loaded(load_rows(sup.store()).unwrap()),
+            Effect::LoadClients { request } => {
+                let reserved = |c: &str| sup.client_reserved(c);
+                let months = ecca::console::loads::clients(
+                    sup.store(),
+                    sup.config(),
+                    &reserved,
+                    ecca::time::now_ms(),
+                );
+                effects.extend(app.clients.loaded(request, months));
+            }
+            Effect::LoadForecast { path, request } => {
+                let mode = app.header.provider.as_str().to_string();
+                let f = ecca::console::loads::forecast_of(sup.store(), sup.config(), &path, &mode);
+                app.batch.forecast_loaded(request, f);
+            }
+            Effect::LoadBatches { request } => {
+                app.batch
+                    .batches_loaded(request, ecca::console::loads::batches(sup.store()));
+            }
+            Effect::LoadBatch { batch_id, request } => {
+                app.batch
+                    .board_loaded(request, ecca::console::loads::board(sup.store(), &batch_id));
+            }
             Effect::Quit => {}
         }
     }
@@ -110,13 +134,13 @@ async fn a_run_streaming_to_completion_fills_the_panes() {
     let e = app.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     perform(&mut app, &sup, e).await;
     assert_eq!(app.view, View::Detail);
-    let lines_at_open = app.detail.as_ref().unwrap().output.len();
+    let lines_at_open = app.detail.loaded.as_ref().unwrap().output.len();
     pump(&mut app, &sup, &mut sub, |a| {
         a.rows[0].status == TaskStatus::AwaitingApproval
-            && a.detail.as_ref().is_some_and(|d| !d.diff.is_empty())
+            && a.detail.loaded.as_ref().is_some_and(|d| !d.diff.is_empty())
     })
     .await;
-    let d = app.detail.as_ref().unwrap();
+    let d = app.detail.loaded.as_ref().unwrap();
     assert!(
         d.output.len() > lines_at_open,
         "output grew while the run streamed"
@@ -136,14 +160,14 @@ async fn a_run_streaming_to_completion_fills_the_panes() {
     assert_eq!(app.rows[0].iteration, 1);
     assert!(app.rows[0].cost > 0 && app.rows[0].tokens > 0);
 
-    app.pane = 1; // Diff
+    app.detail.pane = 1; // Diff
     let screen = svg::text(&render(&app, 160, 48).unwrap());
     assert!(
         screen.contains("+++ b/main.py") && screen.contains("Hello, world!"),
         "{screen}"
     );
     assert!(screen.contains("task  ["), "the cost meter is drawn");
-    app.pane = 2; // Lint: no tool servers here, so it says skipped
+    app.detail.pane = 2; // Lint: no tool servers here, so it says skipped
     let screen = svg::text(&render(&app, 160, 48).unwrap());
     assert!(
         screen.contains("skipped: no linter server configured"),
@@ -281,7 +305,7 @@ async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
         Keymap::load(&BTreeMap::new()).unwrap(),
         View::Detail,
     );
-    app.pane = 1; // Diff
+    app.detail.pane = 1; // Diff
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
     // Give the worker time to load its grammars; the loop keeps drawing what it has.
     event_loop::run(
@@ -297,6 +321,7 @@ async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
     .unwrap();
     let code_lines = app
         .detail
+        .loaded
         .as_ref()
         .unwrap()
         .diff
@@ -304,11 +329,12 @@ async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
         .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
         .count();
     assert_eq!(
-        app.highlights.len(),
+        app.detail.highlights.len(),
         code_lines,
         "every visible code line was highlighted"
     );
     let def = app
+        .detail
         .highlights
         .values()
         .find(|s| s.iter().any(|(_, t)| t == "def"))
@@ -350,14 +376,14 @@ fn mouse_selects_and_scrolls_and_paste_lands_in_the_note() {
         modifiers: KeyModifiers::NONE,
     };
     app.mouse(click(rows.y + 3));
-    assert_eq!(app.runs_sel, 3, "a click selects the row under it");
+    assert_eq!(app.runs.sel, 3, "a click selects the row under it");
     app.mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 5,
         row: 5,
         modifiers: KeyModifiers::NONE,
     });
-    assert_eq!(app.runs_sel, 4, "the wheel moves the selection");
+    assert_eq!(app.runs.sel, 4, "the wheel moves the selection");
     // Bracketed paste goes into the revise note as typed text, newlines kept.
     let e = app.key(key('2'));
     assert!(matches!(&e[..], [Effect::LoadDetail { .. }]));
@@ -382,12 +408,12 @@ fn approvals_on(task_id: &str) -> App {
         Keymap::load(&BTreeMap::new()).unwrap(),
         View::Approvals,
     );
-    app.approvals_sel = app
+    app.approvals.sel = app
         .waiting()
         .iter()
         .position(|r| r.task_id == task_id)
         .unwrap();
-    app.detail = Some(fixture::repo_detail(task_id));
+    app.detail.loaded = Some(fixture::repo_detail(task_id));
     app
 }
 
@@ -498,7 +524,7 @@ fn a_risky_deliverable_is_approved_only_after_the_whole_diff_and_a_note() {
 #[test]
 fn a_risky_deliverable_without_a_secret_approves_after_the_review() {
     let mut app = approvals_on("T-0009");
-    let repo = app.detail.as_mut().unwrap().repo.as_mut().unwrap();
+    let repo = app.detail.loaded.as_mut().unwrap().repo.as_mut().unwrap();
     repo.risk.as_mut().unwrap().secrets.clear();
     press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE);
     assert!(press(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
@@ -528,7 +554,7 @@ fn a_risky_deliverable_without_a_secret_approves_after_the_review() {
 #[test]
 fn a_secret_alone_asks_for_a_note_and_a_refusal_is_shown() {
     let mut app = approvals_on("T-0009");
-    let repo = app.detail.as_mut().unwrap().repo.as_mut().unwrap();
+    let repo = app.detail.loaded.as_mut().unwrap().repo.as_mut().unwrap();
     repo.risk.as_mut().unwrap().score = 40;
     assert!(press(&mut app, KeyCode::Char('y'), KeyModifiers::NONE).is_empty());
     let Some(ecca::console::app::Overlay::Note { purpose, .. }) = &app.overlay else {
@@ -667,7 +693,7 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
         }])
         .await
         .unwrap();
-    app.detail = Some(load_detail(sup.store(), &task_id, 70).unwrap());
+    app.detail.loaded = Some(load_detail(sup.store(), &task_id, 70).unwrap());
     let screen = svg::text(&render(&app, 120, 36).unwrap());
     assert!(screen.contains(&format!("pull request {url}")), "{screen}");
 }

@@ -56,7 +56,7 @@ fn empty_approvals_and_every_detail_pane() {
     );
     let mut app = fixture::app(theme, keymap, View::Detail);
     for pane in 1..ecca::console::app::PANES.len() {
-        app.pane = pane;
+        app.detail.pane = pane;
         let name = format!(
             "detail_pane_{}_160x48",
             ecca::console::app::PANES[pane].to_lowercase()
@@ -110,7 +110,7 @@ fn the_month_meter_marks_an_estimated_month_spend() {
         "{task}\n{month}"
     );
 
-    app.detail.as_mut().unwrap().client_month_estimated = true;
+    app.detail.loaded.as_mut().unwrap().client_month_estimated = true;
     let (task, month) = meter(&app);
     assert!(
         month.contains("~$"),
@@ -202,7 +202,7 @@ fn a_delivered_repository_run_shows_its_pull_request() {
     let before = svg::text(&render(&app, 120, 36).unwrap());
     assert!(!before.contains("pull request"), "{before}");
     let url = "https://github.com/acme/invoices/pull/57";
-    let d = app.detail.as_mut().unwrap();
+    let d = app.detail.loaded.as_mut().unwrap();
     d.apply(
         &ecca::supervisor::Event::Delivered {
             task_id: "T-0008".into(),

@@ -190,7 +190,7 @@ pub fn screenshot(
             app.rows.first().map(|r| r.task_id.clone())
         };
         if let Some(id) = first {
-            app.detail = crate::console::model::load_detail(
+            app.detail.loaded = crate::console::model::load_detail(
                 &store,
                 &id,
                 setup.config.budgets.switch_at_percent,

@@ -1,19 +1,28 @@
 //! The console as a state machine: terminal input and supervisor events in, effects out
 //! (commands for the supervisor, loads for the store, quitting). No IO happens here and
-//! nothing here draws; `views` draw from this state.
+//! nothing here draws. Each view owns its state, its keys and its drawing (`views::*`);
+//! `App` holds what they share (the task rows, the notice, the open dialog) and routes.
 
-use super::form::Form;
+use super::form::{Form, FormEnd};
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Detail, RunRow};
 use super::theme::Theme;
-use super::views::critical_review::{self, Approval, CriticalReview, ReviewEnd};
+use super::views::approvals::{self, ApprovalsView};
+use super::views::batch::BatchView;
+use super::views::clients::ClientsView;
+use super::views::detail::DetailView;
+use super::views::dialogs;
+use super::views::runs::RunsView;
 use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
 use crate::supervisor::{Command, Delivery, Event};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
-use ratatui_textarea::TextArea;
 use std::cell::Cell;
+
+pub use super::views::detail::{PANES, REPO_PANES};
+pub use super::views::dialogs::{NoteFor, Overlay};
+pub use super::views::runs::Sort;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -21,64 +30,8 @@ pub enum View {
     Detail,
     Approvals,
     NewTask,
-}
-
-/// The panes of the Run detail.
-pub const PANES: [&str; 6] = ["Output", "Diff", "Lint", "Tests", "Exec", "Timeline"];
-/// The panes of a run on a client's repository: its evidence first; its checks are in it.
-pub const REPO_PANES: [&str; 4] = ["Evidence", "Diff", "Output", "Timeline"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoteFor {
-    Revise,
-    Reject,
-    /// Approving despite a secret found in the diff (after a critical review, if done).
-    SecretOverride {
-        critical_reviewed: bool,
-    },
-}
-
-pub enum Overlay {
-    Help,
-    Note {
-        purpose: NoteFor,
-        task_id: String,
-        text: Box<TextArea<'static>>,
-    },
-    Confirm {
-        task_id: String,
-        note: String,
-    },
-    /// The full diff of a risky deliverable, read to its end before approving.
-    Review(Box<CriticalReview>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Newest,
-    State,
-    Cost,
-    Client,
-}
-
-impl Sort {
-    pub fn name(self) -> &'static str {
-        match self {
-            Sort::Newest => "newest",
-            Sort::State => "state",
-            Sort::Cost => "cost",
-            Sort::Client => "client",
-        }
-    }
-
-    fn next(self) -> Sort {
-        match self {
-            Sort::Newest => Sort::State,
-            Sort::State => Sort::Cost,
-            Sort::Cost => Sort::Client,
-            Sort::Client => Sort::Newest,
-        }
-    }
+    Clients,
+    Batch,
 }
 
 /// What the loop must do for the app.
@@ -91,6 +44,24 @@ pub enum Effect {
     },
     /// Read the rows again from the store (after missing events).
     ReloadRows,
+    /// Every client's month (Clients view, header warning).
+    LoadClients {
+        request: u64,
+    },
+    /// The forecast of the manifest at `path` (Batch view).
+    LoadForecast {
+        path: String,
+        request: u64,
+    },
+    /// The batches launched so far, newest first (Batch view).
+    LoadBatches {
+        request: u64,
+    },
+    /// One batch with its apps (Batch view's scoreboard).
+    LoadBatch {
+        batch_id: String,
+        request: u64,
+    },
     Quit,
 }
 
@@ -110,17 +81,12 @@ pub struct App {
     pub view: View,
     last_view: View,
     pub overlay: Option<Overlay>,
-    pub runs_sel: usize,
-    pub approvals_sel: usize,
-    pub sort: Sort,
-    pub filter: String,
-    pub filter_editing: bool,
-    pub detail: Option<Detail>,
-    detail_request: u64,
-    pub pane: usize,
-    /// Lines scrolled up from the bottom of the pane; 0 follows new output.
-    pub scroll: usize,
+    pub runs: RunsView,
+    pub approvals: ApprovalsView,
+    pub detail: DetailView,
     pub form: Form,
+    pub clients: ClientsView,
+    pub batch: BatchView,
     pub notice: Option<(String, bool)>,
     pub now_ms: i64,
     pub lagged: u64,
@@ -128,12 +94,6 @@ pub struct App {
     pub dirty: bool,
     /// Where the last frame put the list rows, for mouse clicks (written while drawing).
     pub list_area: Cell<Rect>,
-    /// Diff lines on screen in the last frame (written while drawing).
-    pub diff_view: Cell<Option<(usize, usize)>>,
-    /// Highlighted diff lines of the current detail, by diff index.
-    pub highlights: std::collections::HashMap<usize, super::highlight::Spans>,
-    highlight_key: u64,
-    highlight_asked: Option<(u64, usize, usize)>,
 }
 
 impl App {
@@ -153,145 +113,68 @@ impl App {
             view: View::Runs,
             last_view: View::Runs,
             overlay: None,
-            runs_sel: 0,
-            approvals_sel: 0,
-            sort: Sort::Newest,
-            filter: String::new(),
-            filter_editing: false,
-            detail: None,
-            detail_request: 0,
-            pane: 0,
-            scroll: 0,
+            runs: RunsView::default(),
+            approvals: ApprovalsView::default(),
+            detail: DetailView::default(),
             form: Form::new(clients),
+            clients: ClientsView::default(),
+            batch: BatchView::default(),
             notice: None,
             now_ms,
             lagged: 0,
             dirty: true,
             list_area: Cell::new(Rect::default()),
-            diff_view: Cell::new(None),
-            highlights: std::collections::HashMap::new(),
-            highlight_key: 0,
-            highlight_asked: None,
         }
     }
 
-    /// Which diff the cache is for: the run and the diff's size.
-    fn diff_key(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        if let Some(d) = &self.detail {
-            d.run_id.hash(&mut h);
-            d.diff.len().hash(&mut h);
-            d.diff.last().hash(&mut h);
-        }
-        h.finish()
-    }
-
-    /// A request for the visible diff lines that are not highlighted yet, once.
-    pub fn highlight_request(&mut self) -> Option<super::highlight::Request> {
-        let (start, end) = self.diff_view.get()?;
-        // NO_COLOR: the plain diff it is.
-        self.theme.color(super::theme::Role::Text)?;
-        let key = self.diff_key();
-        if key != self.highlight_key {
-            self.highlights.clear();
-            self.highlight_key = key;
-        }
-        let d = self.detail.as_ref()?;
-        let missing = (start..end.min(d.diff.len())).any(|i| {
-            d.diff[i].starts_with('+')
-                && !d.diff[i].starts_with("+++")
-                && !self.highlights.contains_key(&i)
-        });
-        if !missing || self.highlight_asked == Some((key, start, end)) {
-            return None;
-        }
-        self.highlight_asked = Some((key, start, end));
-        let sections = super::highlight::sections(&d.diff, start, end);
-        Some(super::highlight::Request {
-            key,
-            sections,
-            dark: self.theme.name != "light",
-        })
-    }
-
-    /// Highlighted lines from the worker; those of another diff are dropped.
-    pub fn highlighted(&mut self, reply: super::highlight::Reply) {
-        if reply.key != self.highlight_key {
-            return;
-        }
-        self.highlights.extend(reply.lines);
-        self.dirty = true;
+    /// What the console loads once at start: the clients' months (for the header's
+    /// warning at 80 % of a cap).
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.clients.reload().into_iter().collect()
     }
 
     /// The Runs view's rows: filtered and sorted.
     pub fn visible_runs(&self) -> Vec<&RunRow> {
-        let f = self.filter.to_lowercase();
-        let mut v: Vec<&RunRow> = self
-            .rows
-            .iter()
-            .filter(|r| {
-                f.is_empty()
-                    || r.title.to_lowercase().contains(&f)
-                    || r.client_id.to_lowercase().contains(&f)
-                    || r.task_id.to_lowercase().contains(&f)
-                    || r.state.contains(&f)
-            })
-            .collect();
-        match self.sort {
-            Sort::Newest => v.sort_by(|a, b| {
-                b.created_at
-                    .cmp(&a.created_at)
-                    .then(b.task_id.cmp(&a.task_id))
-            }),
-            Sort::State => {
-                v.sort_by(|a, b| a.state.cmp(&b.state).then(b.created_at.cmp(&a.created_at)))
-            }
-            Sort::Cost => v.sort_by_key(|r| std::cmp::Reverse(r.cost)),
-            Sort::Client => v.sort_by(|a, b| {
-                a.client_id
-                    .cmp(&b.client_id)
-                    .then(b.created_at.cmp(&a.created_at))
-            }),
-        }
-        v
+        self.runs.visible(&self.rows)
     }
 
     /// Deliverables waiting for a decision, oldest first.
     pub fn waiting(&self) -> Vec<&RunRow> {
-        let mut v: Vec<&RunRow> = self
-            .rows
-            .iter()
-            .filter(|r| r.status == TaskStatus::AwaitingApproval)
-            .collect();
-        v.sort_by_key(|r| (r.waiting_since.unwrap_or(i64::MAX), r.task_id.clone()));
-        v
+        approvals::waiting(&self.rows)
     }
 
+    /// The panes the Run detail offers for the loaded run.
+    pub fn panes(&self) -> &'static [&'static str] {
+        self.detail.panes()
+    }
+
+    /// A request for the visible diff lines that are not highlighted yet, once.
+    pub fn highlight_request(&mut self) -> Option<super::highlight::Request> {
+        self.detail.highlight_request(&self.theme)
+    }
+
+    /// Highlighted lines from the worker; those of another diff are dropped.
+    pub fn highlighted(&mut self, reply: super::highlight::Reply) {
+        self.dirty |= self.detail.highlighted(reply);
+    }
+
+    /// The task the keys of the current view act on.
     fn selected_task(&self) -> Option<String> {
         match self.view {
-            View::Approvals => self
-                .waiting()
-                .get(self.approvals_sel)
-                .map(|r| r.task_id.clone()),
-            View::Detail => self.detail.as_ref().map(|d| d.task_id.clone()),
-            _ => self
-                .visible_runs()
-                .get(self.runs_sel)
-                .map(|r| r.task_id.clone()),
+            View::Approvals => self.approvals.selected(&self.rows),
+            View::Detail => self.detail.loaded.as_ref().map(|d| d.task_id.clone()),
+            View::Clients => self.clients.selected_task(),
+            View::Batch => self.batch.selected_task(),
+            View::Runs | View::NewTask => self.runs.selected(&self.rows),
         }
     }
 
     /// The keymap contexts in force, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
-        match &self.overlay {
-            Some(Overlay::Help) => return vec![Context::Help, Context::Global],
-            Some(Overlay::Note { .. }) => return vec![Context::Note],
-            Some(Overlay::Confirm { .. }) => return vec![Context::Confirm],
-            Some(Overlay::Review(_)) => return vec![Context::Review],
-            None => {}
+        if let Some(o) = &self.overlay {
+            return o.contexts();
         }
-        if self.filter_editing {
+        if self.runs.filter_editing {
             return vec![Context::Filter];
         }
         match self.view {
@@ -299,31 +182,20 @@ impl App {
             View::Detail => vec![Context::Detail, Context::Global],
             View::Approvals => vec![Context::Approvals, Context::Global],
             View::NewTask => vec![Context::Form],
-        }
-    }
-
-    fn load_selected(&mut self) -> Vec<Effect> {
-        match self.selected_task() {
-            Some(task_id) if self.detail.as_ref().is_none_or(|d| d.task_id != task_id) => {
-                self.detail_request += 1;
-                vec![Effect::LoadDetail {
-                    task_id,
-                    request: self.detail_request,
-                }]
-            }
-            _ => vec![],
+            View::Clients => vec![Context::Clients, Context::Global],
+            View::Batch => self.batch.contexts(),
         }
     }
 
     /// A detail the loop loaded; stale answers (an older request) are dropped.
     pub fn detail_loaded(&mut self, request: u64, detail: Result<Detail, String>) {
-        if request != self.detail_request {
+        if !self.detail.is_current(request) {
             return;
         }
         match detail {
             Ok(d) => {
                 d.sync_result(&mut self.rows);
-                self.detail = Some(d)
+                self.detail.loaded = Some(d)
             }
             Err(e) => self.notice = Some((e, true)),
         }
@@ -332,18 +204,9 @@ impl App {
 
     /// Rows read again from the store; the selection stays on the same task.
     pub fn rows_loaded(&mut self, rows: Vec<RunRow>) {
-        let selected = self
-            .visible_runs()
-            .get(self.runs_sel)
-            .map(|r| r.task_id.clone());
+        let selected = self.runs.selected(&self.rows);
         self.rows = rows;
-        if let Some(id) = selected {
-            self.runs_sel = self
-                .visible_runs()
-                .iter()
-                .position(|r| r.task_id == id)
-                .unwrap_or(0);
-        }
+        self.runs.reselect(selected, &self.rows);
         self.dirty = true;
     }
 
@@ -356,32 +219,7 @@ impl App {
     /// The outcome of a command the loop sent.
     pub fn command_done(&mut self, what: &Command, result: Result<(), String>) {
         self.notice = Some(match result {
-            Ok(()) => (
-                match what {
-                    Command::Approve { task_id, .. } => format!("{task_id} approved; delivering"),
-                    Command::Revise { task_id, .. } => format!("{task_id} sent back for revision"),
-                    Command::Reject { task_id, .. } => format!("{task_id} rejected"),
-                    Command::StartTask { task } => format!("started: {}", task.title),
-                    Command::Cancel { task_id } => format!("{task_id} cancelled"),
-                    Command::Resume { task_id } | Command::Retry { task_id } => {
-                        format!("{task_id} working again")
-                    }
-                    Command::UpsertClient { id, .. } => format!("client {id} saved"),
-                    Command::SetClientCap { client_id, .. } => {
-                        format!("monthly cap of {client_id} set")
-                    }
-                    Command::SetTaskBudget { task_id, .. } => format!("budget of {task_id} set"),
-                    Command::SetClientRetainer { client_id, .. } => {
-                        format!("retainer of {client_id} set")
-                    }
-                    Command::StartBatch { batch } => format!("batch launched: {}", batch.source),
-                    Command::RetryBatch { batch_id } => {
-                        format!("failed apps of {batch_id} retried")
-                    }
-                    Command::CancelBatch { batch_id } => format!("{batch_id} cancelled"),
-                },
-                false,
-            ),
+            Ok(()) => (done_sentence(what), false),
             Err(e) => (e, true),
         });
         self.dirty = true;
@@ -399,19 +237,16 @@ impl App {
                 ));
                 self.dirty = true;
                 let mut effects = vec![Effect::ReloadRows];
-                if let Some(d) = self.detail.take() {
-                    self.detail_request += 1;
-                    effects.push(Effect::LoadDetail {
-                        task_id: d.task_id,
-                        request: self.detail_request,
-                    });
+                if let Some(d) = self.detail.loaded.take() {
+                    effects.push(self.detail.load(d.task_id));
                 }
+                effects.extend(self.clients.reload());
                 return effects;
             }
             Delivery::Event(e) => e.as_ref(),
         };
         if let Event::ModelDelta { run_id, .. } = event {
-            if let Some(d) = self.detail.as_mut().filter(|d| &d.run_id == run_id) {
+            if let Some(d) = self.detail.loaded.as_mut().filter(|d| &d.run_id == run_id) {
                 d.apply(event, self.now_ms);
                 // Only the Detail view shows the output; never clear a redraw already due.
                 self.dirty |= self.view == View::Detail;
@@ -448,7 +283,7 @@ impl App {
             if let Some(row) = self.rows.iter_mut().find(|r| r.task_id == task_id) {
                 row.apply(event, self.now_ms);
             }
-            if let Some(d) = self.detail.as_mut().filter(|d| d.task_id == task_id) {
+            if let Some(d) = self.detail.loaded.as_mut().filter(|d| d.task_id == task_id) {
                 let new_run =
                     matches!(event, Event::RunStarted { run_id, .. } if *run_id != d.run_id);
                 d.apply(event, self.now_ms);
@@ -460,11 +295,7 @@ impl App {
                 );
                 if new_run || settled {
                     // The panes' full results live in the store: read them again.
-                    self.detail_request += 1;
-                    effects.push(Effect::LoadDetail {
-                        task_id: task_id.to_string(),
-                        request: self.detail_request,
-                    });
+                    effects.push(self.detail.load(task_id.to_string()));
                 }
             }
         }
@@ -474,34 +305,37 @@ impl App {
                 Event::AwaitingApproval { .. } | Event::DecisionRecorded { .. }
             )
         {
-            self.approvals_sel = self
-                .approvals_sel
-                .min(self.waiting().len().saturating_sub(1));
-            effects.extend(self.load_selected());
+            self.approvals.clamp(&self.rows);
+            effects.extend(
+                self.detail
+                    .load_if_other(self.approvals.selected(&self.rows)),
+            );
         }
+        effects.extend(self.clients.apply(event, self.view == View::Clients));
+        effects.extend(self.batch.apply(event));
         self.dirty = true;
         effects
     }
 
     pub fn paste(&mut self, text: &str) {
-        match (&mut self.overlay, self.view) {
-            (Some(Overlay::Note { text: area, .. }), _) => {
-                area.insert_str(text);
+        if dialogs::paste(self, text) {
+        } else if self.overlay.is_some() {
+            return;
+        } else if self.view == View::NewTask {
+            // One-line fields take the paste on one line.
+            let one_line = self.form.field() == super::form::Field::Title;
+            let flat = if one_line {
+                text.replace(['\r', '\n'], " ")
+            } else {
+                text.to_string()
+            };
+            if let Some(area) = self.form.text_mut() {
+                area.insert_str(flat);
             }
-            (None, View::NewTask) => {
-                // One-line fields take the paste on one line.
-                let one_line = self.form.field() == super::form::Field::Title;
-                let flat = if one_line {
-                    text.replace(['\r', '\n'], " ")
-                } else {
-                    text.to_string()
-                };
-                if let Some(area) = self.form.text_mut() {
-                    area.insert_str(flat);
-                }
-            }
-            (None, _) if self.filter_editing => self.filter.push_str(text.trim()),
-            _ => return,
+        } else if self.runs.filter_editing {
+            self.runs.filter.push_str(text.trim());
+        } else if !(self.view == View::Batch && self.batch.paste(text)) {
+            return;
         }
         self.dirty = true;
     }
@@ -518,18 +352,19 @@ impl App {
                     && m.column < area.x + area.width =>
             {
                 let row = (m.row - area.y) as usize;
+                self.dirty = true;
                 match self.view {
-                    View::Runs => {
-                        self.runs_sel = row.min(self.visible_runs().len().saturating_sub(1))
-                    }
+                    View::Runs => self.runs.click(row, &self.rows),
                     View::Approvals => {
-                        self.approvals_sel = row.min(self.waiting().len().saturating_sub(1));
-                        self.dirty = true;
-                        return self.load_selected();
+                        self.approvals.click(row, &self.rows);
+                        return self
+                            .detail
+                            .load_if_other(self.approvals.selected(&self.rows));
                     }
+                    View::Clients => self.clients.click(row),
+                    View::Batch => self.batch.click(row),
                     _ => {}
                 }
-                self.dirty = true;
                 return vec![];
             }
             _ => return vec![],
@@ -537,11 +372,14 @@ impl App {
         self.dirty = true;
         match self.view {
             View::Detail => {
-                self.scroll = if step > 0 {
-                    self.scroll.saturating_sub(3)
+                let scroll = if step > 0 {
+                    Action::ScrollDown
                 } else {
-                    self.scroll + 3
+                    Action::ScrollUp
                 };
+                for _ in 0..3 {
+                    self.detail.act(scroll);
+                }
                 vec![]
             }
             _ => self.act(if step > 0 { Action::Next } else { Action::Prev }),
@@ -558,67 +396,26 @@ impl App {
             return self.act(a);
         }
         // Keys the table does not bind are text where text is being written.
-        if let Some(Overlay::Note { text, .. }) = &mut self.overlay {
-            text.input(key);
-        } else if self.filter_editing {
-            match key.code {
-                KeyCode::Char(c) => self.filter.push(c),
-                KeyCode::Backspace => {
-                    self.filter.pop();
-                }
-                _ => {}
-            }
-            self.runs_sel = 0;
+        if self.overlay.is_some() {
+            dialogs::key(self, key);
+        } else if self.runs.filter_editing {
+            self.runs.filter_key(key);
         } else if self.view == View::NewTask {
-            if self.form.field().is_choice() {
-                match key.code {
-                    KeyCode::Left => self.form.choose(-1),
-                    KeyCode::Right | KeyCode::Char(' ') => self.form.choose(1),
-                    _ => {}
-                }
-            } else {
-                // Enter makes a new line only in the description.
-                let multiline = self.form.field() == super::form::Field::Description;
-                if let Some(area) = self.form.text_mut()
-                    && (key.code != KeyCode::Enter || multiline)
-                {
-                    area.input(key);
-                }
-            }
-        }
-        vec![]
-    }
-
-    /// The panes the Run detail offers for the loaded run.
-    pub fn panes(&self) -> &'static [&'static str] {
-        match self.detail.as_ref().and_then(|d| d.repo.as_ref()) {
-            Some(_) => &REPO_PANES,
-            None => &PANES,
-        }
-    }
-
-    /// The next step of an approval: send it, or open the dialog it needs first.
-    fn approval(&mut self, next: Approval) -> Vec<Effect> {
-        match next {
-            Approval::Send(command) => return vec![Effect::Send(command)],
-            Approval::Open(dialog) => {
-                self.overlay = Some(critical_review::open(dialog, self.detail.as_ref()))
-            }
+            self.form.key(key);
+        } else if self.view == View::Batch {
+            self.batch.key(key);
         }
         vec![]
     }
 
     fn act(&mut self, action: Action) -> Vec<Effect> {
-        if let Some(Overlay::Review(review)) = &mut self.overlay {
-            match review.act(action) {
-                Some(ReviewEnd::Cancelled) => self.overlay = None,
-                Some(ReviewEnd::Confirmed(next)) => {
-                    self.overlay = None;
-                    return self.approval(*next);
-                }
-                Some(ReviewEnd::NotYet(why)) => self.notice = Some((why, true)),
-                None => {}
-            }
+        let help_open = matches!(self.overlay, Some(Overlay::Help));
+        // Help stays open over the global keys; every other dialog has the keys to itself.
+        if self.overlay.is_some() && (!help_open || action == Action::Cancel) {
+            return dialogs::act(self, action);
+        }
+        if self.runs.filter_editing {
+            self.runs.filter_act(action);
             return vec![];
         }
         match action {
@@ -627,53 +424,32 @@ impl App {
             Action::ViewRuns => self.view = View::Runs,
             Action::ViewApprovals => {
                 self.view = View::Approvals;
-                self.approvals_sel = self
-                    .approvals_sel
-                    .min(self.waiting().len().saturating_sub(1));
-                return self.load_selected();
+                self.approvals.clamp(&self.rows);
+                return self
+                    .detail
+                    .load_if_other(self.approvals.selected(&self.rows));
+            }
+            Action::ViewClients => {
+                self.view = View::Clients;
+                return self.clients.reload().into_iter().collect();
+            }
+            Action::ViewBatch => {
+                self.view = View::Batch;
+                return self.batch.entered();
             }
             Action::NewTask => {
                 self.view = View::NewTask;
                 let clients = std::mem::take(&mut self.form.clients);
                 self.form = Form::new(clients);
             }
-            Action::Next | Action::Prev => {
-                let step: isize = if action == Action::Next { 1 } else { -1 };
-                let approvals = self.view == View::Approvals;
-                let len = if approvals {
-                    self.waiting().len()
-                } else {
-                    self.visible_runs().len()
-                };
-                let sel = if approvals {
-                    &mut self.approvals_sel
-                } else {
-                    &mut self.runs_sel
-                };
-                *sel = (*sel as isize + step).clamp(0, len.saturating_sub(1) as isize) as usize;
-                if self.view == View::Approvals {
-                    return self.load_selected();
-                }
-            }
             Action::Open => {
                 if let Some(task_id) = self.selected_task() {
                     self.last_view = self.view;
                     self.view = View::Detail;
-                    self.pane = 0;
-                    self.scroll = 0;
-                    if self.detail.as_ref().is_none_or(|d| d.task_id != task_id) {
-                        self.detail = None;
-                        self.detail_request += 1;
-                        return vec![Effect::LoadDetail {
-                            task_id,
-                            request: self.detail_request,
-                        }];
-                    }
+                    return self.detail.open(task_id);
                 }
             }
-            Action::Back => self.view = self.last_view,
-            Action::Sort => self.sort = self.sort.next(),
-            Action::Filter => self.filter_editing = true,
+            Action::Back if self.view == View::Detail => self.view = self.last_view,
             Action::CancelTask => {
                 if let Some(task_id) = self.selected_task() {
                     return vec![Effect::Send(Command::Cancel { task_id })];
@@ -693,124 +469,94 @@ impl App {
                     })];
                 }
             }
-            Action::NextPane => {
-                self.pane = (self.pane + 1) % self.panes().len();
-                self.scroll = 0;
-            }
-            Action::PrevPane => {
-                let n = self.panes().len();
-                self.pane = (self.pane + n - 1) % n;
-                self.scroll = 0;
-            }
-            Action::ScrollUp => self.scroll += 1,
-            Action::ScrollDown => self.scroll = self.scroll.saturating_sub(1),
-            Action::PageUp => self.scroll += 20,
-            Action::PageDown => self.scroll = self.scroll.saturating_sub(20),
-            Action::Top => self.scroll = usize::MAX / 2,
-            Action::Bottom => self.scroll = 0,
-            Action::Approve => {
+            Action::Approve | Action::Revise | Action::Reject => {
                 if let Some(task_id) = self.selected_task() {
-                    return self.approval(critical_review::approve(self.detail.as_ref(), task_id));
+                    return dialogs::decide(self, action, task_id);
                 }
             }
-            Action::Revise | Action::Reject => {
-                if let Some(task_id) = self.selected_task() {
-                    let purpose = if action == Action::Revise {
-                        NoteFor::Revise
-                    } else {
-                        NoteFor::Reject
-                    };
-                    let mut text = TextArea::default();
-                    text.set_placeholder_text(match purpose {
-                        NoteFor::Revise => "what should change? (the agent gets this note)",
-                        NoteFor::Reject => "why is it rejected?",
-                        NoteFor::SecretOverride { .. } => "why is it safe to ship?",
-                    });
-                    self.overlay = Some(Overlay::Note {
-                        purpose,
-                        task_id,
-                        text: Box::new(text),
-                    });
-                }
-            }
-            Action::NextField => self.form.next(1),
-            Action::PrevField => self.form.next(-1),
-            Action::Submit => return self.submit(),
-            Action::Cancel => {
-                if self.overlay.take().is_none() {
-                    if self.filter_editing {
-                        self.filter_editing = false;
-                        self.filter.clear();
-                    } else if self.view == View::NewTask {
-                        self.view = View::Runs;
-                    }
-                }
-            }
-            Action::Confirm => {
-                if let Some(Overlay::Confirm { task_id, note }) = self.overlay.take() {
-                    return vec![Effect::Send(Command::Reject { task_id, note })];
-                }
-            }
+            action => return self.view_act(action),
         }
         vec![]
     }
 
-    fn submit(&mut self) -> Vec<Effect> {
-        if self.filter_editing {
-            self.filter_editing = false;
-            return vec![];
-        }
-        match self.overlay.take() {
-            Some(Overlay::Note {
-                purpose,
-                task_id,
-                text,
-            }) => {
-                let note = text.lines().join("\n").trim().to_string();
-                if note.is_empty() {
-                    self.notice =
-                        Some(("write a note first (what to change, or why)".into(), true));
-                    self.overlay = Some(Overlay::Note {
-                        purpose,
-                        task_id,
-                        text,
-                    });
-                    return vec![];
-                }
-                match purpose {
-                    NoteFor::Revise => vec![Effect::Send(Command::Revise { task_id, note })],
-                    NoteFor::SecretOverride { critical_reviewed } => {
-                        vec![Effect::Send(Command::Approve {
-                            task_id,
-                            review: crate::supervisor::ApprovalReview {
-                                critical_reviewed,
-                                secret_override: Some(note),
-                            },
-                        })]
-                    }
-                    NoteFor::Reject => {
-                        // Rejecting ends the task: ask once more.
-                        self.overlay = Some(Overlay::Confirm { task_id, note });
-                        vec![]
-                    }
+    /// An action that belongs to the current view alone.
+    fn view_act(&mut self, action: Action) -> Vec<Effect> {
+        match self.view {
+            View::Runs => {
+                self.runs.act(action, &self.rows);
+            }
+            View::Approvals => {
+                if self.approvals.act(action, &self.rows) {
+                    return self
+                        .detail
+                        .load_if_other(self.approvals.selected(&self.rows));
                 }
             }
-            Some(other) => {
-                self.overlay = Some(other);
-                vec![]
+            View::Detail => {
+                self.detail.act(action);
             }
-            None if self.view == View::NewTask => match self.form.task(self.header.provider) {
-                Ok(task) => {
+            View::NewTask => match self.form.act(action, self.header.provider) {
+                Some(FormEnd::Launch(task)) => {
                     self.view = View::Runs;
-                    self.runs_sel = 0;
-                    vec![Effect::Send(Command::StartTask { task })]
+                    self.runs.sel = 0;
+                    return vec![Effect::Send(Command::StartTask { task: *task })];
                 }
-                Err(e) => {
-                    self.form.error = Some(e);
-                    vec![]
-                }
+                Some(FormEnd::Cancelled) => self.view = View::Runs,
+                None => {}
             },
-            None => vec![],
+            View::Clients => {
+                let out = self.clients.act(action);
+                if out.dialog.is_some() {
+                    self.overlay = out.dialog;
+                }
+                if let Some(n) = out.notice {
+                    self.notice = Some((n, true));
+                }
+                return out.effects;
+            }
+            View::Batch => {
+                let (effects, dialog) = self.batch.act(action, self.header.provider);
+                if dialog.is_some() {
+                    self.overlay = dialog;
+                }
+                return effects;
+            }
         }
+        vec![]
+    }
+}
+
+/// The notice after a command succeeded.
+fn done_sentence(what: &Command) -> String {
+    match what {
+        Command::Approve { task_id, .. } => format!("{task_id} approved; delivering"),
+        Command::Revise { task_id, .. } => format!("{task_id} sent back for revision"),
+        Command::Reject { task_id, .. } => format!("{task_id} rejected"),
+        Command::StartTask { task } => format!("started: {}", task.title),
+        Command::Cancel { task_id } => format!("{task_id} cancelled"),
+        Command::Resume { task_id } | Command::Retry { task_id } => {
+            format!("{task_id} working again")
+        }
+        Command::UpsertClient { id, .. } => format!("client {id} saved"),
+        Command::SetClientCap {
+            client_id,
+            monthly_budget_micros,
+            ..
+        } => format!(
+            "monthly cap of {client_id} set to {}",
+            crate::money::format_usd(*monthly_budget_micros)
+        ),
+        Command::SetTaskBudget {
+            task_id,
+            budget_micros,
+            ..
+        } => format!(
+            "budget of {task_id} set to {}",
+            crate::money::format_usd(*budget_micros)
+        ),
+        Command::SetClientRetainer { client_id, .. } => format!("retainer of {client_id} set"),
+        Command::StartBatch { batch } => format!("batch launched: {}", batch.source),
+        Command::RetryBatch { batch_id } => format!("failed apps of {batch_id} retried"),
+        Command::CancelBatch { batch_id } => format!("{batch_id} cancelled"),
     }
 }

@@ -25,6 +25,13 @@ enum Done {
     Rows(Result<Vec<super::model::RunRow>, String>),
     Highlighted(super::highlight::Reply),
     Command(Box<Command>, Result<(), String>),
+    Clients(u64, Result<Vec<crate::budgets::ClientMonth>, String>),
+    Forecast(
+        u64,
+        Box<Result<super::views::batch::LoadedForecast, String>>,
+    ),
+    Batches(u64, Result<Vec<crate::store::BatchRecord>, String>),
+    Board(u64, Box<Result<super::views::batch::Board, String>>),
 }
 
 /// What ended the loop, and how many frames it drew.
@@ -52,6 +59,9 @@ where
         let _ = to_loop.blocking_send(Done::Highlighted(reply));
     });
     let switch_percent = supervisor.config().budgets.switch_at_percent;
+    // Effects to act on before waiting again: the start's loads, and loads that finished
+    // work asks for.
+    let mut pending: Vec<Effect> = app.start();
     let mut frames = 0u64;
     let mut last_frame = Instant::now() - FRAME;
     let mut next_tick = Instant::now() + Duration::from_secs(1);
@@ -62,7 +72,7 @@ where
             let due = last_frame + FRAME;
             if Instant::now() >= due {
                 // Drawing records which diff lines it shows; start from none.
-                app.diff_view.set(None);
+                app.detail.diff_view.set(None);
                 terminal
                     .draw(|f| views::draw(f, app))
                     .map_err(|e| format!("could not draw: {e}"))?;
@@ -82,43 +92,66 @@ where
                 && !r.status.is_terminal()
                 && r.waiting_since.is_none()
         });
-        let effects: Vec<Effect> = tokio::select! {
-            _ = &mut stop => break,
-            input = input.next() => match input {
-                None => break,
-                Some(Err(e)) => return Err(format!("could not read the terminal: {e}")),
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => app.key(k),
-                Some(Ok(TermEvent::Mouse(m))) => app.mouse(m),
-                Some(Ok(TermEvent::Paste(text))) => {
-                    app.paste(&text);
+        let effects: Vec<Effect> = if !pending.is_empty() {
+            std::mem::take(&mut pending)
+        } else {
+            tokio::select! {
+                _ = &mut stop => break,
+                input = input.next() => match input {
+                    None => break,
+                    Some(Err(e)) => return Err(format!("could not read the terminal: {e}")),
+                    Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => app.key(k),
+                    Some(Ok(TermEvent::Mouse(m))) => app.mouse(m),
+                    Some(Ok(TermEvent::Paste(text))) => {
+                        app.paste(&text);
+                        vec![]
+                    }
+                    Some(Ok(TermEvent::Resize(_, _))) => {
+                        app.dirty = true;
+                        vec![]
+                    }
+                    Some(Ok(_)) => vec![],
+                },
+                delivery = events.next() => match delivery {
+                    Some(d) => app.apply(&d),
+                    None => break,
+                },
+                done = done_rx.recv() => {
+                    match done {
+                        Some(Done::Detail(req, result)) => app.detail_loaded(req, *result),
+                        Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
+                        Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
+                        Some(Done::Highlighted(reply)) => app.highlighted(reply),
+                        Some(Done::Rows(Err(e))) => app.report_error(e),
+                        Some(Done::Clients(req, months)) => {
+                            // Off the Clients view only the header's warning shows them.
+                            let before = app.clients.warning_text();
+                            pending.extend(app.clients.loaded(req, months));
+                            app.dirty |= app.view == super::app::View::Clients
+                                || app.clients.warning_text() != before;
+                        }
+                        Some(Done::Forecast(req, f)) => {
+                            app.dirty = true;
+                            app.batch.forecast_loaded(req, *f);
+                        }
+                        Some(Done::Batches(req, b)) => {
+                            app.dirty = true;
+                            app.batch.batches_loaded(req, b);
+                        }
+                        Some(Done::Board(req, b)) => {
+                            app.dirty = true;
+                            app.batch.board_loaded(req, *b);
+                        }
+                        None => {}
+                    }
                     vec![]
                 }
-                Some(Ok(TermEvent::Resize(_, _))) => {
+                _ = sleep_until(frame_due) => vec![],
+                _ = sleep_until(ticking.then_some(next_tick)) => {
+                    next_tick = Instant::now() + Duration::from_secs(1);
                     app.dirty = true;
                     vec![]
                 }
-                Some(Ok(_)) => vec![],
-            },
-            delivery = events.next() => match delivery {
-                Some(d) => app.apply(&d),
-                None => break,
-            },
-            done = done_rx.recv() => {
-                match done {
-                    Some(Done::Detail(req, result)) => app.detail_loaded(req, *result),
-                    Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
-                    Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
-                    Some(Done::Highlighted(reply)) => app.highlighted(reply),
-                    Some(Done::Rows(Err(e))) => app.report_error(e),
-                    None => {}
-                }
-                vec![]
-            }
-            _ = sleep_until(frame_due) => vec![],
-            _ = sleep_until(ticking.then_some(next_tick)) => {
-                next_tick = Instant::now() + Duration::from_secs(1);
-                app.dirty = true;
-                vec![]
             }
         };
         for effect in effects {
@@ -138,6 +171,47 @@ where
                     tokio::task::spawn_blocking(move || {
                         let rows = super::model::load_rows(&store);
                         let _ = tx.blocking_send(Done::Rows(rows));
+                    });
+                }
+                Effect::LoadClients { request } => {
+                    let store = store.clone();
+                    let sup = supervisor.clone();
+                    let tx = done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let reserved = |client: &str| sup.client_reserved(client);
+                        let months = super::loads::clients(
+                            &store,
+                            sup.config(),
+                            &reserved,
+                            crate::time::now_ms(),
+                        );
+                        let _ = tx.blocking_send(Done::Clients(request, months));
+                    });
+                }
+                Effect::LoadForecast { path, request } => {
+                    let store = store.clone();
+                    let sup = supervisor.clone();
+                    let tx = done_tx.clone();
+                    let mode = app.header.provider.as_str().to_string();
+                    tokio::task::spawn_blocking(move || {
+                        let f = super::loads::forecast_of(&store, sup.config(), &path, &mode);
+                        let _ = tx.blocking_send(Done::Forecast(request, Box::new(f)));
+                    });
+                }
+                Effect::LoadBatches { request } => {
+                    let store = store.clone();
+                    let tx = done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let b = super::loads::batches(&store);
+                        let _ = tx.blocking_send(Done::Batches(request, b));
+                    });
+                }
+                Effect::LoadBatch { batch_id, request } => {
+                    let store = store.clone();
+                    let tx = done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let b = super::loads::board(&store, &batch_id);
+                        let _ = tx.blocking_send(Done::Board(request, Box::new(b)));
                     });
                 }
                 Effect::Send(command) => {

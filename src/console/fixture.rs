@@ -279,8 +279,8 @@ pub fn app(theme: Theme, keymap: Keymap, view: View) -> App {
     let mut app = App::new(keymap, theme, header, rows(), clients, NOW);
     app.view = view;
     if matches!(view, View::Detail | View::Approvals) {
-        app.detail = Some(detail());
-        app.approvals_sel = 0;
+        app.detail.loaded = Some(detail());
+        app.approvals.sel = 0;
     }
     app
 }
@@ -683,16 +683,16 @@ pub fn stage_repo(app: &mut App, view: &str) -> bool {
         "critical-review" | "secret-override" => "T-0009",
         _ => return false,
     };
-    app.detail = Some(repo_detail(task_id));
-    app.approvals_sel = app
+    app.detail.loaded = Some(repo_detail(task_id));
+    app.approvals.sel = app
         .waiting()
         .iter()
         .position(|r| r.task_id == task_id)
         .unwrap_or(0);
     if view == "detail-repo" {
         app.view = View::Detail;
-        app.pane = 0;
-        app.scroll = 0;
+        app.detail.pane = 0;
+        app.detail.scroll = 0;
         return true;
     }
     app.view = View::Approvals;
@@ -706,7 +706,7 @@ pub fn stage_repo(app: &mut App, view: &str) -> bool {
         },
         _ => return true,
     };
-    let mut overlay = critical_review::open(dialog, app.detail.as_ref());
+    let mut overlay = critical_review::open(dialog, app.detail.loaded.as_ref());
     if let Overlay::Review(review) = &mut overlay {
         // Paged once: the middle of the diff, its end not reached yet.
         review.act(Action::PageDown);

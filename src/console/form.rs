@@ -2,8 +2,10 @@
 //! saying what is missing; it never starts anything itself.
 
 use crate::config::ProviderKind;
+use crate::console::keymap::Action;
 use crate::domain::STACKS;
 use crate::supervisor::NewTask;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui_textarea::TextArea;
 
 pub const AGENTS: &[&str] = &["builtin", "claude-code", "codex", "aider"];
@@ -39,6 +41,13 @@ impl Field {
     pub fn is_choice(self) -> bool {
         matches!(self, Field::Client | Field::Stack | Field::Agent)
     }
+}
+
+/// How the form was left.
+#[derive(Debug)]
+pub enum FormEnd {
+    Launch(Box<NewTask>),
+    Cancelled,
 }
 
 pub struct Form {
@@ -129,5 +138,39 @@ impl Form {
             acceptance: Vec::new(),
             price_micros: None,
         })
+    }
+
+    /// The form's keys: fields, launch (a task or what is missing), cancel.
+    pub fn act(&mut self, action: Action, provider: ProviderKind) -> Option<FormEnd> {
+        match action {
+            Action::NextField => self.next(1),
+            Action::PrevField => self.next(-1),
+            Action::Cancel => return Some(FormEnd::Cancelled),
+            Action::Submit => match self.task(provider) {
+                Ok(task) => return Some(FormEnd::Launch(Box::new(task))),
+                Err(e) => self.error = Some(e),
+            },
+            _ => {}
+        }
+        None
+    }
+
+    /// A key the table does not bind: a choice moves, or text is written.
+    pub fn key(&mut self, key: KeyEvent) {
+        if self.field().is_choice() {
+            match key.code {
+                KeyCode::Left => self.choose(-1),
+                KeyCode::Right | KeyCode::Char(' ') => self.choose(1),
+                _ => {}
+            }
+        } else {
+            // Enter makes a new line only in the description.
+            let multiline = self.field() == Field::Description;
+            if let Some(area) = self.text_mut()
+                && (key.code != KeyCode::Enter || multiline)
+            {
+                area.input(key);
+            }
+        }
     }
 }

@@ -25,6 +25,13 @@ pub enum Context {
     Filter,
     /// The critical-review overlay: the full diff of a risky deliverable.
     Review,
+    Clients,
+    /// The Batch view while a manifest path is written.
+    BatchOpen,
+    /// The Batch view showing a manifest's forecast, before launch.
+    BatchForecast,
+    /// The Batch view's scoreboard of a launched batch.
+    Batch,
 }
 
 impl Context {
@@ -40,6 +47,10 @@ impl Context {
             Context::Help => "help",
             Context::Filter => "filter",
             Context::Review => "critical review",
+            Context::Clients => "clients",
+            Context::BatchOpen => "batch: open a manifest",
+            Context::BatchForecast => "batch: forecast",
+            Context::Batch => "batch: scoreboard",
         }
     }
 }
@@ -77,6 +88,21 @@ pub enum Action {
     Submit,
     Cancel,
     Confirm,
+    ViewClients,
+    ViewBatch,
+    /// Set the selected client's monthly cap.
+    SetCap,
+    /// Raise the selected (or first paused) task's budget.
+    RaiseBudget,
+    /// Resume every run paused on the selected client.
+    ResumePaused,
+    /// Complete the path being written.
+    Complete,
+    /// Launch the forecast batch (after a confirmation).
+    Launch,
+    /// Retry every failed app of the batch.
+    RetryFailed,
+    CancelBatch,
 }
 
 #[derive(Debug, Clone, Deserialize)]

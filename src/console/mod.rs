@@ -6,6 +6,7 @@ pub mod event_loop;
 pub mod fixture;
 pub mod form;
 pub mod keymap;
+pub mod loads;
 pub mod model;
 pub mod ring;
 pub mod svg;

@@ -7,15 +7,63 @@ use super::detail::pane_lines;
 use super::repo_evidence::{self, Room};
 use super::{block, elapsed, run_cost, truncate};
 use crate::console::app::App;
+use crate::console::keymap::Action;
+use crate::console::model::RunRow;
 use crate::console::theme::Role;
+use crate::domain::TaskStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// The Approvals view's state: which deliverable of the queue is selected.
+#[derive(Debug, Default)]
+pub struct ApprovalsView {
+    pub sel: usize,
+}
+
+/// Deliverables waiting for a decision, oldest first.
+pub fn waiting(rows: &[RunRow]) -> Vec<&RunRow> {
+    let mut v: Vec<&RunRow> = rows
+        .iter()
+        .filter(|r| r.status == TaskStatus::AwaitingApproval)
+        .collect();
+    v.sort_by_key(|r| (r.waiting_since.unwrap_or(i64::MAX), r.task_id.clone()));
+    v
+}
+
+impl ApprovalsView {
+    pub fn selected(&self, rows: &[RunRow]) -> Option<String> {
+        waiting(rows).get(self.sel).map(|r| r.task_id.clone())
+    }
+
+    /// Keeps the selection inside the queue after it shrank.
+    pub fn clamp(&mut self, rows: &[RunRow]) {
+        self.sel = self.sel.min(waiting(rows).len().saturating_sub(1));
+    }
+
+    pub fn click(&mut self, row: usize, rows: &[RunRow]) {
+        self.sel = row;
+        self.clamp(rows);
+    }
+
+    /// The view's own keys (moving in the queue); false when the action is not one of them.
+    /// The decisions (approve, revise, reject) are the app's: Run detail has them too.
+    pub fn act(&mut self, action: Action, rows: &[RunRow]) -> bool {
+        let step: isize = match action {
+            Action::Next => 1,
+            Action::Prev => -1,
+            _ => return false,
+        };
+        let len = waiting(rows).len();
+        self.sel = (self.sel as isize + step).clamp(0, len.saturating_sub(1) as isize) as usize;
+        true
+    }
+}
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let waiting = app.waiting();
+    let waiting = waiting(&app.rows);
     let outer = block(app, "Approvals · oldest first");
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
@@ -29,7 +77,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let list_w = if inner.width >= 120 { 44 } else { 30 };
     let [list, evidence] =
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(inner);
-    let sel = app.approvals_sel.min(waiting.len() - 1);
+    let sel = app.approvals.sel.min(waiting.len() - 1);
     app.list_area.set(list);
     let lines: Vec<Line> = waiting
         .iter()
@@ -91,7 +139,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(format!("  iterations {}", r.iteration), t.fg(Role::Muted)),
         ]),
     ];
-    let Some(d) = app.detail.as_ref().filter(|d| d.task_id == r.task_id) else {
+    let Some(d) = app
+        .detail
+        .loaded
+        .as_ref()
+        .filter(|d| d.task_id == r.task_id)
+    else {
         lines.push(Line::from(Span::styled(
             "loading the evidence…",
             t.fg(Role::Muted),

@@ -7,8 +7,9 @@
 
 use super::block;
 use super::detail::diff_line;
+use super::dialogs::{NoteFor, Overlay};
 use super::repo_evidence::risk_role;
-use crate::console::app::{App, NoteFor, Overlay};
+use crate::console::app::App;
 use crate::console::keymap::Action;
 use crate::console::model::Detail;
 use crate::console::theme::Role;
@@ -224,10 +225,15 @@ pub fn draw(frame: &mut Frame, app: &App, review: &CriticalReview, area: Rect) {
     if end >= review.len {
         review.seen_end.set(true);
     }
-    let lines: Vec<Line> = match app.detail.as_ref().filter(|d| d.task_id == review.task_id) {
+    let lines: Vec<Line> = match app
+        .detail
+        .loaded
+        .as_ref()
+        .filter(|d| d.task_id == review.task_id)
+    {
         Some(d) => {
             // The loop asks the highlighter for the lines on screen, as in the Diff pane.
-            app.diff_view.set(Some((top, end)));
+            app.detail.diff_view.set(Some((top, end)));
             (top..end.min(d.diff.len()))
                 .map(|i| diff_line(app, i, &d.diff[i]))
                 .collect()

@@ -1,9 +1,13 @@
 //! The Run detail: cost meter, timeline and the panes (model output, diff, lint, tests,
-//! execution; for a run on a client's repository its evidence first, see `repo_evidence`). Only the visible lines of a pane are touched, however long it is.
+//! execution; for a run on a client's repository its evidence first, see `repo_evidence`).
+//! Only the visible lines of a pane are touched, however long it is. The view owns the
+//! loaded detail (latest request wins), its pane and scroll, and the highlighted diff lines.
 
 use super::repo_evidence::{self, Room};
 use super::{block, money};
-use crate::console::app::App;
+use crate::console::app::{App, Effect};
+use crate::console::highlight;
+use crate::console::keymap::Action;
 use crate::console::model::Detail;
 use crate::console::theme::{Role, Theme};
 use crate::money::Micros;
@@ -12,10 +16,153 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+/// The panes of the Run detail.
+pub const PANES: [&str; 6] = ["Output", "Diff", "Lint", "Tests", "Exec", "Timeline"];
+/// The panes of a run on a client's repository: its evidence first; its checks are in it.
+pub const REPO_PANES: [&str; 4] = ["Evidence", "Diff", "Output", "Timeline"];
+
+/// The Run detail's state.
+#[derive(Default)]
+pub struct DetailView {
+    /// The run shown (also the evidence of the Approvals view's selection).
+    pub loaded: Option<Detail>,
+    /// The newest load asked for; older answers are dropped.
+    request: u64,
+    pub pane: usize,
+    /// Lines scrolled up from the bottom of the pane; 0 follows new output.
+    pub scroll: usize,
+    /// Diff lines on screen in the last frame (written while drawing).
+    pub diff_view: Cell<Option<(usize, usize)>>,
+    /// Highlighted diff lines of the current detail, by diff index.
+    pub highlights: HashMap<usize, highlight::Spans>,
+    highlight_key: u64,
+    highlight_asked: Option<(u64, usize, usize)>,
+}
+
+impl DetailView {
+    /// A load of `task_id`'s detail; answers to earlier loads will be dropped.
+    pub fn load(&mut self, task_id: String) -> Effect {
+        self.request += 1;
+        Effect::LoadDetail {
+            task_id,
+            request: self.request,
+        }
+    }
+
+    /// Loads `task_id` unless it is the one shown.
+    pub fn load_if_other(&mut self, task_id: Option<String>) -> Vec<Effect> {
+        match task_id {
+            Some(id) if self.loaded.as_ref().is_none_or(|d| d.task_id != id) => {
+                vec![self.load(id)]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Opens `task_id` at its first pane, following its output.
+    pub fn open(&mut self, task_id: String) -> Vec<Effect> {
+        self.pane = 0;
+        self.scroll = 0;
+        if self.loaded.as_ref().is_none_or(|d| d.task_id != task_id) {
+            self.loaded = None;
+            return vec![self.load(task_id)];
+        }
+        vec![]
+    }
+
+    /// Whether `request` is the newest load.
+    pub fn is_current(&self, request: u64) -> bool {
+        request == self.request
+    }
+
+    /// The panes the Run detail offers for the loaded run.
+    pub fn panes(&self) -> &'static [&'static str] {
+        match self.loaded.as_ref().and_then(|d| d.repo.as_ref()) {
+            Some(_) => &REPO_PANES,
+            None => &PANES,
+        }
+    }
+
+    /// The view's own keys; false when the action is not one of them.
+    pub fn act(&mut self, action: Action) -> bool {
+        let n = self.panes().len();
+        match action {
+            Action::NextPane => {
+                self.pane = (self.pane + 1) % n;
+                self.scroll = 0;
+            }
+            Action::PrevPane => {
+                self.pane = (self.pane + n - 1) % n;
+                self.scroll = 0;
+            }
+            Action::ScrollUp => self.scroll += 1,
+            Action::ScrollDown => self.scroll = self.scroll.saturating_sub(1),
+            Action::PageUp => self.scroll += 20,
+            Action::PageDown => self.scroll = self.scroll.saturating_sub(20),
+            Action::Top => self.scroll = usize::MAX / 2,
+            Action::Bottom => self.scroll = 0,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Which diff the cache is for: the run and the diff's size.
+    fn diff_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if let Some(d) = &self.loaded {
+            d.run_id.hash(&mut h);
+            d.diff.len().hash(&mut h);
+            d.diff.last().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// A request for the visible diff lines that are not highlighted yet, once.
+    pub fn highlight_request(&mut self, theme: &Theme) -> Option<highlight::Request> {
+        let (start, end) = self.diff_view.get()?;
+        // NO_COLOR: the plain diff it is.
+        theme.color(Role::Text)?;
+        let key = self.diff_key();
+        if key != self.highlight_key {
+            self.highlights.clear();
+            self.highlight_key = key;
+        }
+        let d = self.loaded.as_ref()?;
+        let missing = (start..end.min(d.diff.len())).any(|i| {
+            d.diff[i].starts_with('+')
+                && !d.diff[i].starts_with("+++")
+                && !self.highlights.contains_key(&i)
+        });
+        if !missing || self.highlight_asked == Some((key, start, end)) {
+            return None;
+        }
+        self.highlight_asked = Some((key, start, end));
+        let sections = highlight::sections(&d.diff, start, end);
+        Some(highlight::Request {
+            key,
+            sections,
+            dark: theme.name != "light",
+        })
+    }
+
+    /// Highlighted lines from the worker; those of another diff are dropped. True when
+    /// they were kept.
+    pub fn highlighted(&mut self, reply: highlight::Reply) -> bool {
+        if reply.key != self.highlight_key {
+            return false;
+        }
+        self.highlights.extend(reply.lines);
+        true
+    }
+}
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let Some(d) = &app.detail else {
+    let Some(d) = &app.detail.loaded else {
         let b = block(app, "Run");
         let inner = b.inner(area);
         frame.render_widget(b, area);
@@ -74,12 +221,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         ]),
         meter,
     );
-    let panes = app.panes();
-    let pane = panes[app.pane.min(panes.len() - 1)];
+    let panes = app.detail.panes();
+    let pane = panes[app.detail.pane.min(panes.len() - 1)];
     let titles: Vec<Line> = panes.iter().map(|p| Line::from(*p)).collect();
     frame.render_widget(
         Tabs::new(titles)
-            .select(app.pane.min(panes.len() - 1))
+            .select(app.detail.pane.min(panes.len() - 1))
             .style(t.fg(Role::Muted))
             .highlight_style(t.selected())
             .divider("│"),
@@ -104,7 +251,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .collect();
         frame.render_widget(Paragraph::new(shown), a);
     }
-    let lines = pane_lines(app, d, pane, pane_area.height as usize, app.scroll);
+    let lines = pane_lines(app, d, pane, pane_area.height as usize, app.detail.scroll);
     frame.render_widget(Paragraph::new(lines), pane_area);
 }
 
@@ -220,7 +367,7 @@ fn diff_style(t: &Theme, line: &str) -> Style {
 /// added, removed, hunk header or file header.
 pub(super) fn diff_line<'a>(app: &'a App, index: usize, line: &'a str) -> Line<'a> {
     let t = &app.theme;
-    match app.highlights.get(&index) {
+    match app.detail.highlights.get(&index) {
         Some(spans) => {
             let mut pieces = vec![Span::styled("+", t.fg(Role::DiffAdd))];
             pieces.extend(
@@ -281,7 +428,7 @@ pub fn pane_lines<'a>(
             }
             let (start, end) = window(d.diff.len());
             // The loop reads this after the frame to ask for highlighting of these lines.
-            app.diff_view.set(Some((start, end)));
+            app.detail.diff_view.set(Some((start, end)));
             d.diff[start..end]
                 .iter()
                 .enumerate()

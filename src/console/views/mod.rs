@@ -1,14 +1,19 @@
-//! Drawing. Every view draws from `App` alone: no IO, no colours by name (theme roles
-//! only), no key names (the keymap table). At 80×24 views drop columns and panes rather
-//! than overflow.
+//! The views. Each owns its state, its keys and its drawing; `draw` here lays out the
+//! header, the current view, the notice, the footer and the open dialog. Drawing reads
+//! `App` alone: no IO, no colours by name (theme roles only), no key names (the keymap
+//! table). At 80×24 views drop columns and panes rather than overflow.
 
-mod approvals;
+pub mod approvals;
+pub mod batch;
+pub mod clients;
 pub mod critical_review;
-mod detail;
+pub mod detail;
+pub mod dialogs;
 mod form;
+pub mod money_dialog;
 mod overlays;
 mod repo_evidence;
-mod runs;
+pub mod runs;
 mod secret_override;
 
 use super::app::{App, View};
@@ -44,6 +49,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Detail => detail::draw(frame, app, body),
         View::Approvals => approvals::draw(frame, app, body),
         View::NewTask => form::draw(frame, app, body),
+        View::Clients => clients::draw(frame, app, body),
+        View::Batch => batch::draw(frame, app, body),
     }
     if let Some((text, is_error)) = &app.notice {
         let role = if *is_error { Role::Error } else { Role::Ok };
@@ -83,11 +90,34 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         ),
         p => Span::styled(format!("model: {}", p.as_str()), t.fg(Role::Text)),
     };
-    let first = Line::from(vec![
+    let mut first = vec![
         Span::styled(" ecca ", t.title()),
         Span::styled("│ ", t.fg(Role::Border)),
         model,
-    ]);
+    ];
+    // A client past the warning share of its month: said on every view.
+    let warnings = app.clients.warnings();
+    if let Some((client, pct)) = warnings.iter().max_by_key(|(_, p)| *p) {
+        let more = match warnings.len() {
+            1 => String::new(),
+            n => format!(" (+{} more)", n - 1),
+        };
+        let (role, what) = if *pct >= 100 {
+            (Role::GaugeOver, "at its monthly cap: runs pause")
+        } else {
+            (Role::GaugeWarn, "of its monthly cap used")
+        };
+        first.push(Span::styled("  │ ", t.fg(Role::Border)));
+        first.push(Span::styled(
+            if *pct >= 100 {
+                format!("⚠ {client} {what}{more}")
+            } else {
+                format!("⚠ {client} {pct}% {what}{more}")
+            },
+            t.fg(role).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let first = Line::from(first);
     let tab = |label: String, on: bool| {
         if on {
             Span::styled(format!(" {label} "), t.selected())
@@ -104,6 +134,8 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             format!("2 Approvals ({waiting})"),
             app.view == View::Approvals,
         ),
+        tab("3 Clients".into(), app.view == View::Clients),
+        tab("4 Batch".into(), app.view == View::Batch),
         tab("n New task".into(), app.view == View::NewTask),
         Span::styled(
             format!("  {working} working · {waiting} awaiting approval · "),

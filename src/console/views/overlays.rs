@@ -2,14 +2,15 @@
 //! confirmation before a reject. Dialogs only collect a decision; the app sends it.
 
 use super::block;
-use crate::console::app::{App, NoteFor, Overlay};
+use super::dialogs::{NoteFor, Overlay};
+use crate::console::app::App;
 use crate::console::theme::Role;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -47,6 +48,32 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             frame.render_widget(b, box_area);
             frame.render_widget(
                 Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+                inner,
+            );
+        }
+        Some(Overlay::Money(dialog)) => super::money_dialog::draw(frame, app, dialog, area),
+        Some(Overlay::ConfirmCommand {
+            title,
+            lines,
+            command: _,
+        }) => {
+            let box_area = centered(area, 72.min(area.width), lines.len() as u16 + 3);
+            frame.render_widget(Clear, box_area);
+            let b = block(app, title);
+            let inner = b.inner(box_area);
+            frame.render_widget(b, box_area);
+            let mut text: Vec<Line> = lines
+                .iter()
+                .map(|l| Line::from(Span::styled(l.clone(), t.fg(Role::Warn))))
+                .collect();
+            text.push(Line::from(vec![
+                Span::styled(" y", t.fg(Role::Accent)),
+                Span::styled(" yes   ", t.fg(Role::Text)),
+                Span::styled("n", t.fg(Role::Accent)),
+                Span::styled(" no", t.fg(Role::Text)),
+            ]));
+            frame.render_widget(
+                Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: false }),
                 inner,
             );
         }

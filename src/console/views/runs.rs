@@ -1,23 +1,159 @@
-//! The Runs view: live and recent runs.
+//! The Runs view: live and recent runs. It owns its selection, sort and filter, the keys
+//! that move them, and its drawing.
 
 use super::{block, elapsed, run_cost, state_role, truncate};
 use crate::console::app::App;
+use crate::console::keymap::Action;
+use crate::console::model::RunRow;
 use crate::console::theme::Role;
 use crate::domain::TaskStatus;
 use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    State,
+    Cost,
+    Client,
+}
+
+impl Sort {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::State => "state",
+            Sort::Cost => "cost",
+            Sort::Client => "client",
+        }
+    }
+
+    fn next(self) -> Sort {
+        match self {
+            Sort::Newest => Sort::State,
+            Sort::State => Sort::Cost,
+            Sort::Cost => Sort::Client,
+            Sort::Client => Sort::Newest,
+        }
+    }
+}
+
+/// The Runs view's state.
+#[derive(Debug, Default)]
+pub struct RunsView {
+    pub sel: usize,
+    pub sort: Sort,
+    pub filter: String,
+    /// The filter line has the keys.
+    pub filter_editing: bool,
+}
+
+impl RunsView {
+    /// The rows shown: filtered and sorted.
+    pub fn visible<'a>(&self, rows: &'a [RunRow]) -> Vec<&'a RunRow> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<&RunRow> = rows
+            .iter()
+            .filter(|r| {
+                f.is_empty()
+                    || r.title.to_lowercase().contains(&f)
+                    || r.client_id.to_lowercase().contains(&f)
+                    || r.task_id.to_lowercase().contains(&f)
+                    || r.state.contains(&f)
+            })
+            .collect();
+        match self.sort {
+            Sort::Newest => v.sort_by(|a, b| {
+                b.created_at
+                    .cmp(&a.created_at)
+                    .then(b.task_id.cmp(&a.task_id))
+            }),
+            Sort::State => {
+                v.sort_by(|a, b| a.state.cmp(&b.state).then(b.created_at.cmp(&a.created_at)))
+            }
+            Sort::Cost => v.sort_by_key(|r| std::cmp::Reverse(r.cost)),
+            Sort::Client => v.sort_by(|a, b| {
+                a.client_id
+                    .cmp(&b.client_id)
+                    .then(b.created_at.cmp(&a.created_at))
+            }),
+        }
+        v
+    }
+
+    pub fn selected(&self, rows: &[RunRow]) -> Option<String> {
+        self.visible(rows).get(self.sel).map(|r| r.task_id.clone())
+    }
+
+    /// Puts the selection on `task_id` again after the rows changed.
+    pub fn reselect(&mut self, task_id: Option<String>, rows: &[RunRow]) {
+        if let Some(id) = task_id {
+            self.sel = self
+                .visible(rows)
+                .iter()
+                .position(|r| r.task_id == id)
+                .unwrap_or(0);
+        }
+    }
+
+    pub fn click(&mut self, row: usize, rows: &[RunRow]) {
+        self.sel = row.min(self.visible(rows).len().saturating_sub(1));
+    }
+
+    /// The view's own keys; false when the action is not one of them.
+    pub fn act(&mut self, action: Action, rows: &[RunRow]) -> bool {
+        match action {
+            Action::Next | Action::Prev => {
+                let step: isize = if action == Action::Next { 1 } else { -1 };
+                let len = self.visible(rows).len();
+                self.sel =
+                    (self.sel as isize + step).clamp(0, len.saturating_sub(1) as isize) as usize;
+            }
+            Action::Sort => self.sort = self.sort.next(),
+            Action::Filter => self.filter_editing = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Keys while the filter line is being written.
+    pub fn filter_act(&mut self, action: Action) {
+        match action {
+            Action::Submit => self.filter_editing = false,
+            Action::Cancel => {
+                self.filter_editing = false;
+                self.filter.clear();
+            }
+            _ => {}
+        }
+    }
+
+    pub fn filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Char(c) => self.filter.push(c),
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            _ => {}
+        }
+        self.sel = 0;
+    }
+}
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let rows = app.visible_runs();
-    let mut title = format!("Runs · {} · sort: {}", rows.len(), app.sort.name());
-    if app.filter_editing || !app.filter.is_empty() {
+    let view = &app.runs;
+    let rows = view.visible(&app.rows);
+    let mut title = format!("Runs · {} · sort: {}", rows.len(), view.sort.name());
+    if view.filter_editing || !view.filter.is_empty() {
         title.push_str(&format!(
             " · filter: {}{}",
-            app.filter,
-            if app.filter_editing { "▏" } else { "" }
+            view.filter,
+            if view.filter_editing { "▏" } else { "" }
         ));
     }
     let outer = block(app, &title);
@@ -65,7 +201,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     widths.extend([Constraint::Length(10), Constraint::Length(6)]);
 
     let body_height = inner.height.saturating_sub(1) as usize;
-    let sel = app.runs_sel.min(rows.len() - 1);
+    let sel = view.sel.min(rows.len() - 1);
     let first = sel.saturating_sub(body_height.saturating_sub(1));
     app.list_area.set(Rect {
         y: inner.y + 1,

@@ -23,6 +23,7 @@ pub fn draw(
     let t = &app.theme;
     let secrets = app
         .detail
+        .loaded
         .as_ref()
         .filter(|d| d.task_id == task_id)
         .and_then(|d| d.repo.as_ref())
