@@ -46,14 +46,14 @@ pub struct Reservation {
 /// Why a call may not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("task {task_id} would pass its budget: {} spent or held of {}, and the next call may cost up to {}", format_usd(*.spent), format_usd(*.cap), format_usd(*.needed))]
+    #[error("task {task_id} would pass its budget: {} spent or held of {}, and the next call may cost up to {}; raise it (Clients view, or `ecca budget {task_id} AMOUNT --note WHY`) and resume", format_usd(*.spent), format_usd(*.cap), format_usd(*.needed))]
     Task {
         task_id: String,
         spent: Micros,
         cap: Micros,
         needed: Micros,
     },
-    #[error("client {client_id} would pass its monthly budget: {} spent or held of {} in {month}, and the next call may cost up to {}; raise the budget with `ecca clients add {client_id} --budget-usd N` and resume", format_usd(*.spent), format_usd(*.cap), format_usd(*.needed))]
+    #[error("client {client_id} would pass its monthly budget: {} spent or held of {} in {month}, and the next call may cost up to {}; raise its monthly cap (Clients view, or `ecca clients cap {client_id} AMOUNT --note WHY`); the paused runs then go on", format_usd(*.spent), format_usd(*.cap), format_usd(*.needed))]
     Client {
         client_id: String,
         month: String,

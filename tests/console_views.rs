@@ -41,6 +41,13 @@ snapshots! {
     revise_dialog: "revise",
     reject_confirmation: "reject",
     empty_runs: "empty",
+    clients: "clients",
+    clients_capped: "clients-capped",
+    clients_empty: "clients-empty",
+    set_cap_dialog: "set-cap",
+    batch_open: "batch-open",
+    batch_forecast: "batch-forecast",
+    batch_scoreboard: "batch",
 }
 
 #[test]

@@ -514,6 +514,7 @@ impl App {
                 }
                 return out.effects;
             }
+            View::Batch if action == Action::Cancel => self.view = View::Runs,
             View::Batch => {
                 let (effects, dialog) = self.batch.act(action, self.header.provider);
                 if dialog.is_some() {

@@ -19,7 +19,7 @@ use crate::repo::{
 pub const NOW: i64 = 1_795_338_000_000;
 
 #[allow(clippy::too_many_arguments)] // a table of sample rows reads best flat
-fn row(
+pub(super) fn row(
     id: &str,
     client: &str,
     title: &str,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod event_loop;
 pub mod fixture;
+pub mod fixture_money;
 pub mod form;
 pub mod keymap;
 pub mod loads;
@@ -53,6 +54,25 @@ pub const SCREENSHOT_VIEWS: &[(&str, &str)] = &[
         "secret-override",
         "the note a secret in the diff asks for before approval",
     ),
+    (
+        "clients",
+        "the Clients view, one client past 80 % of its cap",
+    ),
+    (
+        "clients-capped",
+        "the Clients view on a client at its cap, a run paused",
+    ),
+    ("clients-empty", "the Clients view before any client"),
+    ("set-cap", "the dialog that sets a client's monthly cap"),
+    (
+        "batch-open",
+        "the Batch view: a manifest path and the batches launched",
+    ),
+    (
+        "batch-forecast",
+        "the Batch view: a manifest's forecast before launch",
+    ),
+    ("batch", "the Batch view: the scoreboard of a running batch"),
 ];
 
 /// Puts the app in the state a screenshot view names.
@@ -109,6 +129,7 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
             app.view = View::Runs;
         }
         other if fixture::stage_repo(app, other) => {}
+        other if fixture_money::stage_money(app, other) => {}
         other => {
             let names: Vec<&str> = SCREENSHOT_VIEWS.iter().map(|(n, _)| *n).collect();
             return Err(format!(

@@ -2,6 +2,7 @@
 //! from a script, and small store helpers.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod fixture_repo;
 pub mod git_remote;
 pub mod github_api;

@@ -83,9 +83,14 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         })
         .count();
     let waiting = count(TaskStatus::AwaitingApproval);
+    let narrow = area.width < 120;
     let model = match app.header.provider {
         ProviderKind::Offline | ProviderKind::Auto => Span::styled(
-            "OFFLINE MODEL: simulated output and cost (no API key configured)",
+            if narrow {
+                "OFFLINE MODEL: simulated output and cost"
+            } else {
+                "OFFLINE MODEL: simulated output and cost (no API key configured)"
+            },
             t.fg(Role::Simulated).add_modifier(Modifier::BOLD),
         ),
         p => Span::styled(format!("model: {}", p.as_str()), t.fg(Role::Text)),
@@ -97,23 +102,27 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     ];
     // A client past the warning share of its month: said on every view.
     let warnings = app.clients.warnings();
-    if let Some((client, pct)) = warnings.iter().max_by_key(|(_, p)| *p) {
+    if let Some(w) = warnings.iter().max_by_key(|w| (w.paused > 0, w.percent)) {
         let more = match warnings.len() {
             1 => String::new(),
             n => format!(" (+{} more)", n - 1),
         };
-        let (role, what) = if *pct >= 100 {
-            (Role::GaugeOver, "at its monthly cap: runs pause")
-        } else {
-            (Role::GaugeWarn, "of its monthly cap used")
+        let client = w.client_id;
+        let (role, text) = match (w.paused > 0 || w.percent >= 100, narrow) {
+            (true, false) => (
+                Role::GaugeOver,
+                format!("⚠ {client} at its monthly cap: runs paused"),
+            ),
+            (true, true) => (Role::GaugeOver, format!("⚠ {client} at cap")),
+            (false, false) => (
+                Role::GaugeWarn,
+                format!("⚠ {client} {}% of its monthly cap used", w.percent),
+            ),
+            (false, true) => (Role::GaugeWarn, format!("⚠ {client} {}% of cap", w.percent)),
         };
-        first.push(Span::styled("  │ ", t.fg(Role::Border)));
+        first.push(Span::styled(" │ ", t.fg(Role::Border)));
         first.push(Span::styled(
-            if *pct >= 100 {
-                format!("⚠ {client} {what}{more}")
-            } else {
-                format!("⚠ {client} {pct}% {what}{more}")
-            },
+            format!("{text}{more}"),
             t.fg(role).add_modifier(Modifier::BOLD),
         ));
     }

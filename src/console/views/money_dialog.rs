@@ -12,6 +12,7 @@ use crate::supervisor::Command;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui_textarea::TextArea;
@@ -49,14 +50,28 @@ impl MoneyDialog {
         amount.set_placeholder_text("e.g. 150.00");
         let mut note = TextArea::default();
         note.set_placeholder_text("why? (kept with the change and shown in the audit)");
-        MoneyDialog {
+        let mut dialog = MoneyDialog {
             purpose,
             current,
             amount,
             note,
             on_note: false,
             error: None,
-        }
+        };
+        dialog.show_focus();
+        dialog
+    }
+
+    /// Only the field with the keys shows a cursor.
+    pub fn show_focus(&mut self) {
+        let cursor = Style::default().add_modifier(Modifier::REVERSED);
+        let (on, off) = if self.on_note {
+            (&mut self.note, &mut self.amount)
+        } else {
+            (&mut self.amount, &mut self.note)
+        };
+        on.set_cursor_style(cursor);
+        off.set_cursor_style(Style::default());
     }
 
     pub fn title(&self) -> String {
@@ -103,9 +118,15 @@ impl MoneyDialog {
 
     pub fn key(&mut self, key: KeyEvent) {
         match key.code {
-            KeyCode::Tab | KeyCode::BackTab => self.on_note = !self.on_note,
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.on_note = !self.on_note;
+                self.show_focus();
+            }
             // The amount is one line: Enter moves on to the note.
-            KeyCode::Enter if !self.on_note => self.on_note = true,
+            KeyCode::Enter if !self.on_note => {
+                self.on_note = true;
+                self.show_focus();
+            }
             _ if self.on_note => {
                 self.note.input(key);
             }

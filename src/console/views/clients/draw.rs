@@ -67,7 +67,7 @@ fn muted(frame: &mut Frame, t: &Theme, area: Rect, text: &str) {
 /// `!` past the warning share, `!!` at the cap.
 fn mark(view: &ClientsView, m: &ClientMonth) -> (&'static str, Role) {
     let pct = view.percent(m);
-    if pct >= 100 {
+    if pct >= 100 || !m.paused.is_empty() {
         ("!!", Role::GaugeOver)
     } else if pct >= WARN_PERCENT {
         ("! ", Role::GaugeWarn)
@@ -116,7 +116,8 @@ fn gauge<'a>(
 fn draw_list(frame: &mut Frame, app: &App, view: &ClientsView, months: &[ClientMonth], area: Rect) {
     let t = &app.theme;
     let wide = area.width >= 120;
-    let mut header = vec!["", "CLIENT", "USED", "CAP", "SPENT (REAL)", "SIMULATED*"];
+    let mut header = vec!["", "CLIENT", "USED", "CAP", "REAL SPEND"];
+    header.push(if wide { "SIMULATED*" } else { "SIM*" });
     let mut widths = vec![
         Constraint::Length(2),
         Constraint::Length(if wide { 14 } else { 10 }),
@@ -200,8 +201,12 @@ fn draw_client(frame: &mut Frame, app: &App, view: &ClientsView, m: &ClientMonth
         Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Min(1)]).areas(inner);
     frame.render_widget(Paragraph::new(lines), top);
     if bottom.width >= 120 {
-        let [tasks, models] =
-            Layout::horizontal([Constraint::Min(60), Constraint::Length(58)]).areas(bottom);
+        let [tasks, _, models] = Layout::horizontal([
+            Constraint::Min(60),
+            Constraint::Length(2),
+            Constraint::Length(58),
+        ])
+        .areas(bottom);
         draw_tasks(frame, app, view, m, tasks);
         draw_models(frame, t, m, models);
     } else {
@@ -226,32 +231,55 @@ fn summary_lines<'a>(t: &Theme, view: &ClientsView, m: &ClientMonth, width: u16)
         t.fg(Role::Text),
     ));
     let mut lines = vec![Line::from(gauge_line)];
-    let mut spend = vec![
+    let cap_on = match &m.cap_reached_on {
+        Some(d) => Span::styled(format!("on {d}"), t.fg(Role::Warn)),
+        None => Span::styled("not this month", t.fg(Role::Text)),
+    };
+    let narrow = width < 120;
+    let spend = vec![
         Span::styled(" real ", t.fg(Role::Muted)),
         Span::styled(usd(m.spent_real_micros), t.fg(Role::Text)),
         Span::styled(" · simulated ", t.fg(Role::Muted)),
         Span::styled(money(m.spent_simulated_micros, true), t.fg(Role::Simulated)),
-        Span::styled(" · held by calls in flight ", t.fg(Role::Muted)),
-        Span::styled(usd(m.reserved_micros), t.fg(Role::Text)),
-    ];
-    let mut burn = vec![
-        Span::styled(" burn ", t.fg(Role::Muted)),
         Span::styled(
-            format!("{}/day", usd(m.burn_per_day_micros)),
-            t.fg(Role::Text),
-        ),
-        Span::styled(
-            " (last 7 days) · month's end at this rate ",
+            if narrow {
+                " · held "
+            } else {
+                " · held by calls in flight "
+            },
             t.fg(Role::Muted),
         ),
-        Span::styled(usd(m.projected_month_micros), t.fg(Role::Text)),
-        Span::styled(" · cap reached ", t.fg(Role::Muted)),
-        match &m.cap_reached_on {
-            Some(d) => Span::styled(format!("on {d}"), t.fg(Role::Warn)),
-            None => Span::styled("not this month", t.fg(Role::Text)),
-        },
+        Span::styled(usd(m.reserved_micros), t.fg(Role::Text)),
     ];
-    let money_line = vec![
+    let burn = if narrow {
+        vec![
+            Span::styled(" burn ", t.fg(Role::Muted)),
+            Span::styled(
+                format!("{}/day", usd(m.burn_per_day_micros)),
+                t.fg(Role::Text),
+            ),
+            Span::styled(" · month end ", t.fg(Role::Muted)),
+            Span::styled(usd(m.projected_month_micros), t.fg(Role::Text)),
+            Span::styled(" · cap ", t.fg(Role::Muted)),
+            cap_on,
+        ]
+    } else {
+        vec![
+            Span::styled(" burn ", t.fg(Role::Muted)),
+            Span::styled(
+                format!("{}/day", usd(m.burn_per_day_micros)),
+                t.fg(Role::Text),
+            ),
+            Span::styled(
+                " (last 7 days) · month's end at this rate ",
+                t.fg(Role::Muted),
+            ),
+            Span::styled(usd(m.projected_month_micros), t.fg(Role::Text)),
+            Span::styled(" · cap reached ", t.fg(Role::Muted)),
+            cap_on,
+        ]
+    };
+    let mut money_line = vec![
         Span::styled(" revenue ", t.fg(Role::Muted)),
         Span::styled(
             m.revenue_micros
@@ -268,29 +296,37 @@ fn summary_lines<'a>(t: &Theme, view: &ClientsView, m: &ClientMonth, width: u16)
                 Role::Text
             }),
         ),
-        Span::styled(" · per approved deliverable ", t.fg(Role::Muted)),
-        Span::styled(
+    ];
+    if !narrow {
+        money_line.push(Span::styled(
+            " · per approved deliverable ",
+            t.fg(Role::Muted),
+        ));
+        money_line.push(Span::styled(
             m.cost_per_approved_micros
                 .map(usd)
                 .unwrap_or_else(|| "-".into()),
             t.fg(Role::Text),
-        ),
-    ];
-    if width < 120 {
-        // Narrow: the spend line gives way to the burn line's facts that decide.
-        spend.truncate(4);
-        burn.truncate(4);
+        ));
     }
     lines.push(Line::from(spend));
     lines.push(Line::from(burn));
     lines.push(Line::from(money_line));
     let pct = view.percent(m);
-    if pct >= 100 {
+    if pct >= 100 || !m.paused.is_empty() {
         lines.push(Line::from(Span::styled(
-            format!(
-                " at its cap: new calls are refused and {} run(s) paused; m raises the cap, R resumes them",
-                m.paused.len()
-            ),
+            if narrow {
+                format!(
+                    " at its cap: {} run(s) paused · m raises it",
+                    m.paused.len()
+                )
+            } else {
+                format!(
+                    " at its cap: calls that would pass it are refused; {} run(s) paused. m \
+                     raises the cap (paused runs go on), R resumes them",
+                    m.paused.len()
+                )
+            },
             t.fg(Role::GaugeOver),
         )));
     } else if pct >= WARN_PERCENT {

@@ -37,6 +37,15 @@ pub struct ClientsView {
     pub task_sel: usize,
 }
 
+/// A client the header warns about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warning<'a> {
+    pub client_id: &'a str,
+    pub percent: u32,
+    /// Runs paused on the client's cap (a call that would pass it was refused).
+    pub paused: usize,
+}
+
 /// What a key of the view led to.
 #[derive(Default)]
 pub struct ClientsOutcome {
@@ -106,12 +115,17 @@ impl ClientsView {
         ((self.charged(m).max(0) as i128 * 100) / m.cap_micros as i128).min(u32::MAX as i128) as u32
     }
 
-    /// Clients at or past the warning share of their cap, with the share.
-    pub fn warnings(&self) -> Vec<(&str, u32)> {
+    /// Clients at or past the warning share of their cap, or with runs paused on it, with
+    /// the share.
+    pub fn warnings(&self) -> Vec<Warning<'_>> {
         self.list()
             .iter()
-            .map(|m| (m.client_id.as_str(), self.percent(m)))
-            .filter(|(_, p)| *p >= WARN_PERCENT)
+            .map(|m| Warning {
+                client_id: &m.client_id,
+                percent: self.percent(m),
+                paused: m.paused.len(),
+            })
+            .filter(|w| w.percent >= WARN_PERCENT || w.paused > 0)
             .collect()
     }
 
@@ -119,7 +133,7 @@ impl ClientsView {
     pub fn warning_text(&self) -> String {
         self.warnings()
             .iter()
-            .map(|(c, p)| format!("{c}:{p}"))
+            .map(|w| format!("{}:{}:{}", w.client_id, w.percent, w.paused))
             .collect::<Vec<_>>()
             .join(",")
     }
