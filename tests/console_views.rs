@@ -220,3 +220,27 @@ fn a_delivered_repository_run_shows_its_pull_request() {
     let after = svg::text(&render(&app, 120, 36).unwrap());
     assert!(after.contains(&format!("pull request {url}")), "{after}");
 }
+
+#[test]
+fn the_forecast_scrolls_to_its_last_app_at_80x24() {
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&BTreeMap::new()).unwrap();
+    let mut app = fixture::app(theme, keymap, View::Runs);
+    stage(&mut app, "batch-forecast").unwrap();
+    let first = svg::text(&render(&app, 80, 24).unwrap());
+    assert!(first.contains("habit-tracker") && !first.contains("bill-reminders"));
+    assert!(first.contains("more apps: j/k scroll"), "{first}");
+    let j = ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('j'),
+        ratatui::crossterm::event::KeyModifiers::NONE,
+    );
+    for _ in 0..30 {
+        app.key(j);
+    }
+    let last = svg::text(&render(&app, 80, 24).unwrap());
+    assert!(
+        last.contains("bill-reminders") && !last.contains("habit-tracker"),
+        "{last}"
+    );
+    assert!(last.contains("TOTAL"), "the total stays: {last}");
+}

@@ -170,7 +170,7 @@ async fn twenty_one_concurrent_runs_never_pass_the_client_cap_and_the_books_agre
                     "{reason}"
                 );
                 assert!(
-                    reason.contains("raise the budget"),
+                    reason.contains("raise its monthly cap"),
                     "says what to do: {reason}"
                 );
             }

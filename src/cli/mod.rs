@@ -126,7 +126,10 @@ pub enum CliCommand {
     },
     /// Draw a console view to an SVG file (sample data unless --store).
     Screenshot {
-        /// runs, detail, approvals, new-task, help, revise, reject or empty.
+        /// runs, detail, approvals, new-task, help, revise, reject, empty, approvals-repo,
+        /// detail-repo, critical-review, secret-override, clients, clients-capped,
+        /// clients-empty, set-cap, batch-open, batch-forecast or batch (an unknown name lists
+        /// them).
         view: String,
         #[arg(long, value_name = "FILE.svg")]
         out: PathBuf,

@@ -182,12 +182,18 @@ fn draw_forecast(frame: &mut Frame, app: &App, view: &BatchView, area: Rect) {
             .areas(inner);
     let wide = table.width >= 100;
     let usd = format_usd;
+    // The header and the total take two lines; j/k scroll the apps.
+    let room = table.height.saturating_sub(2) as usize;
+    let top = view
+        .forecast_top
+        .min(f.forecast.apps.len().saturating_sub(room));
     let mut rows: Vec<Row> = f
         .forecast
         .apps
         .iter()
         .zip(&f.stacks)
-        .take(table.height.saturating_sub(2) as usize)
+        .skip(top)
+        .take(room)
         .map(|(a, stack)| {
             let mut cells = vec![Cell::from(a.name.clone())];
             if wide {
@@ -203,7 +209,7 @@ fn draw_forecast(frame: &mut Frame, app: &App, view: &BatchView, area: Rect) {
         .collect();
     let hidden = f.forecast.apps.len().saturating_sub(rows.len());
     let mut total = vec![Cell::from(if hidden > 0 {
-        format!("TOTAL (+{hidden} more apps)")
+        format!("TOTAL ({hidden} more apps: j/k scroll)")
     } else {
         "TOTAL".into()
     })];

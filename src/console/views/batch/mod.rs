@@ -74,6 +74,8 @@ pub struct BatchView {
     pub list_sel: usize,
     pub forecast: Option<Result<LoadedForecast, String>>,
     pub board: Option<Result<Board, String>>,
+    /// The first app row of the forecast on screen.
+    pub forecast_top: usize,
     /// The scoreboard's selected app.
     pub sel: usize,
     request: u64,
@@ -243,6 +245,7 @@ impl BatchView {
                 if !self.path.trim().is_empty() {
                     self.stage = Stage::Forecast;
                     self.forecast = None;
+                    self.forecast_top = 0;
                     effects.push(Effect::LoadForecast {
                         path: self.path.trim().to_string(),
                         request: self.next_request(),
@@ -257,6 +260,17 @@ impl BatchView {
                         request: self.next_request(),
                     });
                 }
+            }
+            (Stage::Forecast, Action::Next | Action::Prev) => {
+                let n = match &self.forecast {
+                    Some(Ok(f)) => f.forecast.apps.len(),
+                    _ => 0,
+                };
+                self.forecast_top = if action == Action::Next {
+                    (self.forecast_top + 1).min(n.saturating_sub(1))
+                } else {
+                    self.forecast_top.saturating_sub(1)
+                };
             }
             (Stage::Forecast, Action::Launch) => {
                 if let Some(Ok(f)) = &self.forecast {
