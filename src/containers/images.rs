@@ -101,6 +101,22 @@ impl Rootfs {
         Ok(())
     }
 
+    /// Every file under `dir` (following symlinks), placed under `dest` instead.
+    fn add_tree_at(&mut self, dir: &Path, dest: &str) {
+        let walker = ignore::WalkBuilder::new(dir)
+            .standard_filters(false)
+            .follow_links(true)
+            .build();
+        for entry in walker.filter_map(Result::ok) {
+            if entry.file_type().is_some_and(|t| t.is_file())
+                && let Ok(rel) = entry.path().strip_prefix(dir)
+            {
+                let target = format!("{}/{}", dest.trim_end_matches('/'), rel.display());
+                self.add_file(&target, entry.path());
+            }
+        }
+    }
+
     fn add_text(&mut self, dest: &str, text: &str, mode: u32) {
         self.generated.insert(
             dest.trim_start_matches('/').to_string(),
@@ -194,6 +210,14 @@ fn sandbox_rootfs() -> Result<Rootfs, String> {
     fs.add_binary("/usr/bin/node", &required("/usr/bin/node", "nodejs")?)?;
     fs.add_binary("/bin/bash", &required("/bin/bash", "bash")?)?;
     fs.add_binary("/bin/sh", &required("/bin/sh", "dash")?)?;
+    // TypeScript and React Native checks: only when `build` could install the tools; the
+    // steps that need them say `skipped` in an image without.
+    if let Some(tools) = super::node_tools::installed() {
+        fs.add_tree_at(
+            &tools.join("node_modules"),
+            &format!("{}/node_modules", super::node_tools::IN_IMAGE),
+        );
+    }
     for tool in UTILITIES {
         for dir in ["/usr/bin", "/bin"] {
             let p = Path::new(dir).join(tool);
@@ -296,10 +320,46 @@ pub async fn build(
             ),
         ],
     };
-    for (name, assemble, changes) in plan {
+    for (name, assemble, mut changes) in plan {
+        let sandbox = name == SANDBOX_IMAGE;
+        let mut tools_label = String::from("none");
+        if sandbox {
+            if super::node_tools::installed().is_none() {
+                progress("node tools: installing them from npm into the cache (once)");
+            }
+            let tools = tokio::task::spawn_blocking(|| {
+                let lines = std::sync::Mutex::new(Vec::new());
+                let result = super::node_tools::ensure(&|l: &str| {
+                    if let Ok(mut v) = lines.lock() {
+                        v.push(l.to_string());
+                    }
+                });
+                (result, lines.into_inner().unwrap_or_default())
+            })
+            .await
+            .map_err(|e| ContainerError(format!("installing the node tools crashed: {e}")))?;
+            let (tools, lines) = tools;
+            for line in &lines {
+                progress(line);
+            }
+            match tools {
+                Ok(_) => tools_label = super::node_tools::pins_id(),
+                Err(why) => progress(&format!(
+                    "node tools: skipped: {why}; TypeScript and React Native lint and tests will say skipped"
+                )),
+            }
+            changes.push(format!("LABEL {}={tools_label}", super::node_tools::LABEL));
+        }
         if if_missing && engine.image_exists(name).await {
-            progress(&format!("{name}: already present"));
-            continue;
+            let current = engine.image_label(name, super::node_tools::LABEL).await;
+            if !sandbox || current.as_deref() == Some(tools_label.as_str()) {
+                progress(&format!("{name}: already present"));
+                continue;
+            }
+            progress(&format!(
+                "{name}: present, but its node tools are {} and these are {tools_label}: building it again",
+                current.as_deref().unwrap_or("none")
+            ));
         }
         progress(&format!("{name}: assembling the root filesystem"));
         let tar = tokio::task::spawn_blocking(move || assemble().and_then(|fs| fs.to_tar()))

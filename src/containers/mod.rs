@@ -4,6 +4,7 @@
 //! (Debian's 20.10) work as well as new ones.
 
 pub mod images;
+pub mod node_tools;
 mod sandbox;
 
 pub use sandbox::{LABEL_DEADLINE, SandboxOutcome, SandboxSpec};
@@ -52,6 +53,12 @@ impl Engine {
 
     pub async fn image_exists(&self, image: &str) -> bool {
         self.docker.inspect_image(image).await.is_ok()
+    }
+
+    /// A label of an image, when the image exists and has it.
+    pub async fn image_label(&self, image: &str, key: &str) -> Option<String> {
+        let inspect = self.docker.inspect_image(image).await.ok()?;
+        inspect.config?.labels?.get(key).cloned()
     }
 
     /// Imports a root filesystem tarball as `repo:tag` (what `docker import` does), with

@@ -11,8 +11,11 @@
 //! sandboxes that killed processes left behind when it starts.
 
 use super::fail;
+use super::linter::LintResult;
+use super::typescript;
 use crate::containers::{Engine, SandboxSpec, images::SANDBOX_IMAGE};
 use crate::engine::tools::ExecReport;
+use crate::mcp::tools::UNAVAILABLE;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::ServerConfig;
@@ -294,6 +297,79 @@ impl CodeExecution {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TsRunArgs {
+    /// The program (or, with `test`, the test file) to compile and run.
+    pub code: String,
+    /// The file name `code` is saved as (`components/TipSplitter.tsx`, `tip.test.ts`).
+    pub filename: String,
+    /// Other files: the modules the code imports.
+    #[serde(default)]
+    pub files: Vec<SandboxFile>,
+    /// Run node's test runner over the compiled project instead of running `filename`.
+    #[serde(default)]
+    pub test: bool,
+    /// Seconds before the run is killed (default 120, at most 300).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TsLintArgs {
+    pub code: String,
+    /// The file name the code is saved as (`.ts` or `.tsx`).
+    pub filename: String,
+    /// Apply eslint's fixes and return the fixed code.
+    #[serde(default)]
+    pub fix: bool,
+}
+
+/// TypeScript's compiler needs more than the default 256 MiB and half a CPU to be quick.
+const TS_MEMORY_BYTES: i64 = 768 * 1024 * 1024;
+const TS_NANO_CPUS: i64 = 1_000_000_000;
+
+impl CodeExecution {
+    /// A TypeScript job on `files` (project files added) in a fresh sandbox; a sandbox image
+    /// without the node tools makes the call unavailable (the step says `skipped`).
+    async fn typescript(
+        &self,
+        mut files: BTreeMap<String, String>,
+        job: typescript::Job<'_>,
+        timeout_secs: u64,
+        cancelled: CancellationToken,
+    ) -> Result<ExecReport, String> {
+        for path in files.keys() {
+            if !safe_relative(path) {
+                return fail(format!(
+                    "file path {path:?} must be relative and stay inside the scratch directory"
+                ));
+            }
+        }
+        typescript::add_project_files(&mut files);
+        let size: usize = files.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_INPUT_BYTES {
+            return fail(format!(
+                "the code and files come to {size} bytes, over the 1 MiB ({MAX_INPUT_BYTES} bytes) one run takes; send fewer or smaller files"
+            ));
+        }
+        let argv = vec!["/bin/bash".into(), "-c".into(), typescript::script(&job)];
+        let mut spec = SandboxSpec::new(&self.image, argv);
+        spec.files = files;
+        spec.env = vec!["HOME=/scratch".into(), "PATH=/usr/bin:/bin".into()];
+        spec.timeout = Duration::from_secs(timeout_secs.clamp(1, MAX_TIMEOUT_SECS));
+        spec.memory_bytes = TS_MEMORY_BYTES;
+        spec.nano_cpus = TS_NANO_CPUS;
+        let Json(report) = self.execute(spec, cancelled).await?;
+        if report.exit_code == Some(typescript::MISSING_TOOLS_EXIT) {
+            return Err(format!(
+                "{UNAVAILABLE}{}",
+                report.stderr.trim().trim_start_matches(UNAVAILABLE)
+            ));
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct RepoRunArgs {
     /// The run's worktree: one directory name under the server's worktrees directory
     /// (`T-0042-r1`).
@@ -346,6 +422,90 @@ impl CodeExecution {
         spec.source = Some(dir);
         spec.scratch_mib = REPO_SCRATCH_MIB;
         self.execute(spec, cancelled).await
+    }
+
+    #[tool(
+        description = "Compile TypeScript (and TSX: React Native components against ecca's stand-in of its primitives) with tsc in strict mode in a fresh sandbox container (no network, 768 MiB, one CPU), then run `filename`, or with `test` run node's test runner over the compiled tests. A tsconfig.json and an eslint config are added unless given. Unavailable when the sandbox image has no node tools (`ecca images build`).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn run_typescript(
+        &self,
+        Parameters(args): Parameters<TsRunArgs>,
+        cancelled: CancellationToken,
+    ) -> Result<Json<ExecReport>, String> {
+        let mut files: BTreeMap<String, String> = args
+            .files
+            .into_iter()
+            .map(|f| (f.path, f.content))
+            .collect();
+        files.insert(args.filename.clone(), args.code);
+        let job = if args.test {
+            typescript::Job::Test
+        } else {
+            typescript::Job::Run {
+                file: &args.filename,
+            }
+        };
+        let timeout = args.timeout_secs.unwrap_or(120);
+        self.typescript(files, job, timeout, cancelled)
+            .await
+            .map(Json)
+    }
+
+    #[tool(
+        description = "Lint TypeScript or TSX in a fresh sandbox container: tsc --noEmit in strict mode and eslint with typescript-eslint's recommended rules; with `fix`, eslint's fixes are applied and the fixed code returned. Unavailable when the sandbox image has no node tools (`ecca images build`).",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn lint_typescript(
+        &self,
+        Parameters(args): Parameters<TsLintArgs>,
+        cancelled: CancellationToken,
+    ) -> Result<Json<LintResult>, String> {
+        let mut files = BTreeMap::new();
+        files.insert(args.filename.clone(), args.code.clone());
+        let job = typescript::Job::Lint {
+            file: &args.filename,
+            fix: args.fix,
+        };
+        let report = self.typescript(files, job, 120, cancelled).await?;
+        let out = report.stdout;
+        let (tsc_part, rest) = out.split_once(typescript::ESLINT_MARK).ok_or_else(|| {
+            format!(
+                "the lint run printed no eslint report: {}{}",
+                out, report.stderr
+            )
+        })?;
+        let (eslint_part, fixed) = match rest.split_once(typescript::FIXED_MARK) {
+            Some((e, f)) => (e, Some(f.strip_prefix('\n').unwrap_or(f).to_string())),
+            None => (rest, None),
+        };
+        let mut diagnostics = typescript::tsc_diagnostics(tsc_part);
+        diagnostics.extend(typescript::eslint_diagnostics(eslint_part, &args.filename)?);
+        Ok(Json(LintResult {
+            linter: format!(
+                "tsc {} + eslint {} (typescript-eslint), in the sandbox",
+                pinned("typescript"),
+                pinned("eslint")
+            ),
+            ran: true,
+            diagnostics,
+            fixed_code: if args.fix {
+                fixed.or(Some(args.code))
+            } else {
+                None
+            },
+            note: None,
+        }))
     }
 
     #[tool(
@@ -406,4 +566,13 @@ impl ServerHandler for CodeExecution {
     fn get_info(&self) -> ServerConfig {
         super::server_info("code-execution", None)
     }
+}
+
+/// The pinned version of a node tool.
+fn pinned(package: &str) -> &'static str {
+    crate::containers::node_tools::PINS
+        .iter()
+        .find(|(p, _)| *p == package)
+        .map(|(_, v)| *v)
+        .unwrap_or("?")
 }

@@ -8,6 +8,7 @@ pub mod code_execution;
 pub mod confine;
 mod http_face;
 pub mod linter;
+pub mod typescript;
 pub mod vector_code;
 
 use rmcp::ServerHandler;
