@@ -5,6 +5,7 @@
 pub mod context;
 pub mod criteria;
 pub mod driver;
+pub mod expo;
 pub mod fsm;
 pub mod prompts;
 pub mod repo_prompts;

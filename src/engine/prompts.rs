@@ -23,7 +23,8 @@ impl SubtaskSpec {
             .map(|(m, _)| m)
             .unwrap_or(&self.filename);
         match self.language.as_str() {
-            "typescript" | "javascript" => format!("{module}.test.js"),
+            "typescript" => format!("{module}.test.ts"),
+            "javascript" => format!("{module}.test.js"),
             "bash" => format!("test_{module}.sh"),
             _ => format!("test_{module}.py"),
         }
@@ -92,6 +93,25 @@ pub const SYSTEM_EVALUATOR: &str = "You review a coding agent's work from the ev
 with one JSON object and nothing else: {\"score\": 0-10, \"issues\": [string]}. A step that was \
 skipped is not evidence that it passed.";
 
+/// How code of a stack is written and tested where the language alone does not say it.
+fn conventions(task: &TaskBrief, sub: &SubtaskSpec) -> &'static str {
+    match (task.stack.as_str(), sub.language.as_str()) {
+        ("react-native", _) => {
+            "\n## Conventions\nReact Native with Expo, in strict TypeScript: each file \
+under components/ exports one function component (named as the file) and the pure functions \
+it uses; import only from \"react\" and \"react-native\". Tests use node's test runner \
+(`import { test } from \"node:test\"`, `import assert from \"node:assert/strict\"`) and test \
+the exported functions, importing them from the component's file (\"./Name\").\n"
+        }
+        (_, "typescript") => {
+            "\n## Conventions\nStrict TypeScript compiled to CommonJS. Tests use \
+node's test runner (`import { test } from \"node:test\"`, `import assert from \
+\"node:assert/strict\"`) and import the module by its relative path without extension.\n"
+        }
+        _ => "",
+    }
+}
+
 pub fn plan_prompt(task: &TaskBrief) -> String {
     format!("{}\n## Instructions\nPlan the work.\n", task.render())
 }
@@ -106,6 +126,7 @@ pub fn write_prompt(
 ) -> String {
     let mut p = task.render();
     p.push_str(&format!("\n## Subtask\n{}", sub.render()));
+    p.push_str(conventions(task, sub));
     if !examples.is_empty() {
         p.push_str("\n## Examples\n");
         for e in examples.iter().take(3) {
@@ -152,10 +173,11 @@ pub fn batch_prompt(task: &TaskBrief, subs: &[SubtaskSpec]) -> String {
 
 pub fn tests_prompt(task: &TaskBrief, sub: &SubtaskSpec, code: &str) -> String {
     format!(
-        "{}\n## Subtask\n{}test_filename: {}\n\n## Code\n```{}\n{}\n```\n",
+        "{}\n## Subtask\n{}test_filename: {}\n{}\n## Code\n```{}\n{}\n```\n",
         task.render(),
         sub.render(),
         sub.test_filename(),
+        conventions(task, sub),
         sub.language,
         code.trim_end()
     )

@@ -73,6 +73,13 @@ impl ToolRequest {
     pub fn server(&self) -> &'static str {
         match self {
             ToolRequest::SearchSnippets { .. } | ToolRequest::StoreSnippet { .. } => "vector-code",
+            // TypeScript is checked by its compiler and eslint in the sandbox, where the
+            // node tools are.
+            ToolRequest::Lint { language, .. } | ToolRequest::FixLint { language, .. }
+                if language == "typescript" =>
+            {
+                "code-execution"
+            }
             ToolRequest::Lint { .. } | ToolRequest::FixLint { .. } => "linter",
             ToolRequest::Execute { .. }
             | ToolRequest::RunTests { .. }

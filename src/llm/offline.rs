@@ -112,6 +112,12 @@ impl Subtask {
         }
     }
 
+    /// The component a `.tsx` file exports: its file name.
+    fn component(&self) -> String {
+        let file = self.filename.rsplit('/').next().unwrap_or(&self.filename);
+        file.trim_end_matches(".tsx").to_string()
+    }
+
     fn module(&self) -> &str {
         self.filename
             .rsplit_once('.')
@@ -163,10 +169,14 @@ fn plan(prompt: &str) -> String {
         bullets
     };
     let single = items.len() == 1;
+    let react_native = stack == "react-native";
     let subtasks: Vec<Value> = items
         .iter()
         .map(|item| {
-            let filename = if single {
+            let filename = if react_native {
+                // Expo: one component per file under components/.
+                format!("components/{}.tsx", pascal(item))
+            } else if single {
                 format!("main.{}", extension_of(language))
             } else {
                 format!("{}.{}", slug(item), extension_of(language))
@@ -180,6 +190,25 @@ fn plan(prompt: &str) -> String {
         "subtasks": subtasks,
     });
     serde_json::to_string_pretty(&plan).unwrap_or_default()
+}
+
+/// `tip splitter: bill & tip` → `TipSplitterBillTip` (a component's name).
+fn pascal(text: &str) -> String {
+    let mut out: String = slug(text)
+        .trim_start_matches("part_")
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_uppercase()) {
+        out.insert_str(0, "Screen");
+    }
+    out
 }
 
 /// The message the generated program prints.
@@ -209,8 +238,14 @@ fn write_code(sub: &Subtask, issues: &str) -> String {
     };
     let title = sub.title.replace(['"', '\\', '\''], "");
     match sub.language.as_str() {
+        "typescript" if sub.filename.ends_with(".tsx") => {
+            let name = sub.component();
+            format!(
+                "// {title}: written by ecca's offline model (simulated).{note}\nimport {{ StyleSheet, Text, View }} from \"react-native\";\n\nexport function headline(): string {{\n  return \"{msg}\";\n}}\n\nexport function {name}() {{\n  return (\n    <View style={{styles.card}}>\n      <Text style={{styles.title}}>{{headline()}}</Text>\n    </View>\n  );\n}}\n\nconst styles = StyleSheet.create({{\n  card: {{ padding: 16, borderRadius: 12, backgroundColor: \"#f4f4f5\" }},\n  title: {{ fontSize: 18 }},\n}});\n"
+            )
+        }
         "typescript" => format!(
-            "// {title}: written by ecca's offline model (simulated).{note}\n\nexport function main(): string {{\n  const message = \"{msg}\";\n  console.log(message);\n  return message;\n}}\n\nmain();\n"
+            "// {title}: written by ecca's offline model (simulated).{note}\n\nexport function main(): string {{\n  const message = \"{msg}\";\n  console.log(message);\n  return message;\n}}\n\nif (require.main === module) {{\n  main();\n}}\n"
         ),
         "javascript" => format!(
             "// {title}: written by ecca's offline model (simulated).{note}\n\nfunction main() {{\n  const message = \"{msg}\";\n  console.log(message);\n  return message;\n}}\n\nmodule.exports = {{ main }};\n\nif (require.main === module) {{\n  main();\n}}\n"
@@ -227,8 +262,18 @@ fn write_code(sub: &Subtask, issues: &str) -> String {
 fn write_tests(sub: &Subtask) -> String {
     let msg = message_for(sub);
     let module = sub.module();
+    let base = module.rsplit('/').next().unwrap_or(module);
     match sub.language.as_str() {
-        "typescript" | "javascript" => format!(
+        "typescript" if sub.filename.ends_with(".tsx") => {
+            let name = sub.component();
+            format!(
+                "// Tests for {name} (simulated).\nimport {{ test }} from \"node:test\";\nimport assert from \"node:assert/strict\";\nimport {{ isValidElement }} from \"react\";\nimport {{ {name}, headline }} from \"./{base}\";\n\ntest(\"the headline says what the screen is for\", () => {{\n  assert.equal(headline(), \"{msg}\");\n}});\n\ntest(\"the component renders an element\", () => {{\n  assert.ok(isValidElement({name}()));\n}});\n"
+            )
+        }
+        "typescript" => format!(
+            "// Tests for {module} (simulated).\nimport {{ test }} from \"node:test\";\nimport assert from \"node:assert/strict\";\nimport {{ main }} from \"./{base}\";\n\ntest(\"main returns its message\", () => {{\n  assert.equal(main(), \"{msg}\");\n}});\n"
+        ),
+        "javascript" => format!(
             "// Tests for {module} (simulated).\nconst assert = require(\"assert\");\nconst {{ main }} = require(\"./{module}\");\n\nassert.strictEqual(main(), \"{msg}\");\nconsole.log(\"1 passed, 0 failed\");\n"
         ),
         "bash" => format!(

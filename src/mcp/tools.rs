@@ -64,10 +64,22 @@ fn plan(request: &ToolRequest) -> Result<(&'static str, Value), String> {
             filename,
             code,
         } => match language.as_str() {
+            "typescript" => (
+                "lint_typescript",
+                json!({"code": code, "filename": filename, "fix": false}),
+            ),
             "python" => ("lint_python", json!({"code": code, "filename": filename})),
-            "javascript" | "typescript" => ("lint_js", json!({"code": code, "filename": filename})),
+            "javascript" => ("lint_js", json!({"code": code, "filename": filename})),
             other => return Err(format!("no linter for {other}")),
         },
+        ToolRequest::FixLint {
+            language,
+            filename,
+            code,
+        } if language == "typescript" => (
+            "lint_typescript",
+            json!({"code": code, "filename": filename, "fix": true}),
+        ),
         ToolRequest::FixLint {
             language,
             filename,
@@ -75,6 +87,24 @@ fn plan(request: &ToolRequest) -> Result<(&'static str, Value), String> {
         } => (
             "fix_lint",
             json!({"language": language, "code": code, "filename": filename}),
+        ),
+        ToolRequest::Execute {
+            language,
+            filename,
+            code,
+        } if language == "typescript" => (
+            "run_typescript",
+            json!({"code": code, "filename": filename}),
+        ),
+        ToolRequest::RunTests {
+            language,
+            filename,
+            code,
+            test_filename,
+            tests,
+        } if language == "typescript" => (
+            "run_typescript",
+            json!({"code": tests, "filename": test_filename, "files": [{"path": filename, "content": code}], "test": true}),
         ),
         ToolRequest::Execute {
             language,

@@ -716,5 +716,10 @@ pub fn deliverable_files(a: &Agent) -> Vec<DeliverableFile> {
             });
         }
     }
+    // A React Native task's components become a runnable Expo project.
+    if a.task.stack == "react-native" {
+        let project = crate::engine::expo::project_files(&a.task.title, &files);
+        files.extend(project);
+    }
     files
 }

@@ -25,6 +25,7 @@ const TSCONFIG: &str = r#"{
     "esModuleInterop": true,
     "skipLibCheck": true,
     "forceConsistentCasingInFileNames": true,
+    "rootDir": ".",
     "outDir": ".out",
     "noEmitOnError": true,
     "types": ["node", "react"]
