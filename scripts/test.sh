@@ -16,11 +16,14 @@ apt_install() {
 }
 
 # Debian packages: git (client-github, the project), Debian's python3 and node (the
-# sandbox image is assembled from them), ldd (libc-bin) to find their libraries.
+# sandbox image is assembled from them), npm (the node tools the sandbox checks TypeScript
+# and React Native with), ldd (libc-bin) to find their libraries.
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 [ -x /usr/bin/node ] || missing+=(nodejs)
+# npm installs the sandbox's TypeScript tools (pinned, cached) at `ecca images build`.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt_install "${missing[@]}"
