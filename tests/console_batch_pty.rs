@@ -1,7 +1,8 @@
-//! A batch launched from the console, as an operator does it: the real binary in a
-//! pseudo-terminal, the Batch view's path field completed with Tab, the forecast read, the
-//! launch confirmed, the scoreboard followed until every app waits for approval; then the
-//! Clients view shows the month the batch spent, and `ecca batch status` agrees.
+//! The 21-app Rork example launched from the console, as an operator does it: the real
+//! binary in a pseudo-terminal, the Batch view's path field completed with Tab, the
+//! forecast read, the launch confirmed, the scoreboard followed until every app (linted and
+//! tested for real in the sandbox) waits for approval; then the Clients view shows the
+//! month the batch spent, and `ecca batch status` agrees.
 
 mod common;
 
@@ -9,26 +10,21 @@ use common::ecca_command;
 use common::pty::start_console;
 use serde_json::Value;
 
-const APPS: [&str; 4] = [
-    "tip-splitter",
-    "unit-converter",
-    "word-counter",
-    "dice-roller",
-];
+const EXAMPLE: &str = include_str!("../examples/rork-batch.toml");
 
 #[test]
-fn a_batch_is_forecast_launched_and_followed_in_the_console() {
+fn the_rork_example_is_forecast_launched_and_followed_in_the_console() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path();
     let out = ecca_command(dir)
         .args([
             "clients",
             "add",
-            "acme",
+            "rork",
             "--name",
-            "Acme",
+            "Rork",
             "--budget-usd",
-            "50",
+            "200",
         ])
         .output()
         .unwrap();
@@ -37,20 +33,14 @@ fn a_batch_is_forecast_launched_and_followed_in_the_console() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let apps: String = APPS
-        .iter()
-        .map(|n| {
-            format!(
-                "[[apps]]\nname = \"{n}\"\ndescription = \"A small {n} helper with one function.\"\nstack = \"python\"\n\n"
-            )
-        })
+    std::fs::write(dir.join("rork-batch.toml"), EXAMPLE).unwrap();
+    let apps: Vec<&str> = EXAMPLE
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|l| l.trim_end_matches('"'))
+        .skip(1) // the batch's own name
         .collect();
-    let manifest = dir.join("four-helpers.toml");
-    std::fs::write(
-        &manifest,
-        format!("[batch]\nname = \"Four helpers\"\nclient = \"acme\"\nconcurrency = 2\n\n{apps}"),
-    )
-    .unwrap();
+    assert_eq!(apps.len(), 21);
 
     let dir_str = dir.to_str().unwrap();
     let mut console = start_console(&["--data-dir", dir_str], &[], 160, 48);
@@ -58,40 +48,38 @@ fn a_batch_is_forecast_launched_and_followed_in_the_console() {
     screen.wait_for("No runs yet. Press n to launch a task.", 60);
     screen.keys(b"4");
     screen.wait_for("Batch · open a manifest", 60);
-    screen.keys(format!("{dir_str}/four").as_bytes());
+    screen.keys(format!("{dir_str}/rork-b").as_bytes());
     screen.keys(b"\t");
-    screen.wait_for("four-helpers.toml", 60);
+    screen.wait_for("rork-batch.toml", 60);
     screen.keys(b"\r");
     let forecast = screen.wait_for("no history: estimate from the price table only", 60);
-    for app in APPS {
+    for app in &apps {
         assert!(forecast.contains(app), "{app} in the forecast:\n{forecast}");
     }
     screen.keys(b"L");
     screen.wait_for("Launch the batch?", 60);
     screen.keys(b"y");
-    screen.wait_for("Batch B-0001 · Four helpers", 60);
+    screen.wait_for("Batch B-0001 · Rork November apps", 60);
+    // Every app is linted and tested for real in the sandbox: minutes on a busy machine.
     let board = screen.wait_until(
         "every app at the approval gate",
-        300,
+        900,
         |text| {
             text.lines()
                 .find(|l| l.contains("apps:") && !l.contains("0 failed"))
                 .map(|l| format!("an app failed: {}", l.trim()))
         },
-        |text| text.contains("4 apps:") && text.contains("4 awaiting approval"),
+        |text| text.contains("21 apps:") && text.contains("21 awaiting approval"),
     );
     assert!(board.contains("vs forecast"), "{board}");
-    for app in APPS {
+    for app in &apps {
         assert!(board.contains(app), "{app} on the scoreboard:\n{board}");
     }
 
     // The month the batch spent, on the Clients view.
     screen.keys(b"3");
-    let clients = screen.wait_for("acme · Acme", 60);
-    assert!(
-        clients.contains("Helper") || clients.contains("helper"),
-        "{clients}"
-    );
+    screen.wait_for("rork · Rork", 60);
+    screen.wait_for("T-0021", 60);
     screen.keys(b"q");
     let status = console.wait_exit(60);
     assert!(status.success(), "the console exits cleanly");
@@ -106,6 +94,6 @@ fn a_batch_is_forecast_launched_and_followed_in_the_console() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["apps"].as_array().map(Vec::len), Some(4), "{doc}");
+    assert_eq!(doc["apps"].as_array().map(Vec::len), Some(21), "{doc}");
     assert!(doc["forecast"].is_object(), "the forecast is stored: {doc}");
 }

@@ -46,6 +46,7 @@ snapshots! {
     clients_empty: "clients-empty",
     set_cap_dialog: "set-cap",
     batch_open: "batch-open",
+    batch_empty: "batch-empty",
     batch_forecast: "batch-forecast",
     batch_scoreboard: "batch",
 }

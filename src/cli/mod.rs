@@ -128,7 +128,7 @@ pub enum CliCommand {
     Screenshot {
         /// runs, detail, approvals, new-task, help, revise, reject, empty, approvals-repo,
         /// detail-repo, critical-review, secret-override, clients, clients-capped,
-        /// clients-empty, set-cap, batch-open, batch-forecast or batch (an unknown name lists
+        /// clients-empty, set-cap, batch-open, batch-empty, batch-forecast or batch (an unknown name lists
         /// them).
         view: String,
         #[arg(long, value_name = "FILE.svg")]

@@ -373,6 +373,10 @@ pub fn stage_money(app: &mut App, view: &str) -> bool {
                 },
             ]));
         }
+        "batch-empty" => {
+            app.view = View::Batch;
+            app.batch.batches = Some(Ok(Vec::new()));
+        }
         "batch-forecast" => {
             app.view = View::Batch;
             app.batch.stage = Stage::Forecast;
