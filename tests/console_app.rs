@@ -613,6 +613,39 @@ async fn the_detail_loads_a_repository_run_from_its_checkpoint() {
 /// After an approval the notice says "delivering"; the delivery's outcome replaces it: a
 /// failure as an error with what to do, a success with the pull request's address.
 #[test]
+fn a_delivery_done_before_the_approval_answers_keeps_its_outcome() {
+    use ecca::supervisor::Event;
+    let mut app = approvals_on("T-0008");
+    let effects = app.key(key('y'));
+    let [Effect::Send(approve @ Command::Approve { .. })] = &effects[..] else {
+        panic!("y approves: {effects:?}")
+    };
+    // On a busy machine the bundle is delivered before the command's answer comes back.
+    app.apply(&Delivery::Event(std::sync::Arc::new(Event::Delivered {
+        task_id: "T-0008".into(),
+        url: "file:///deliveries/T-0008.tar.gz".into(),
+    })));
+    app.command_done(approve, Ok(()));
+    assert_eq!(
+        app.notice,
+        Some((
+            "T-0008 delivered: file:///deliveries/T-0008.tar.gz".into(),
+            false
+        ))
+    );
+    // Approving again later says "delivering" again: that outcome was the last attempt's.
+    let effects = app.key(key('y'));
+    let [Effect::Send(approve)] = &effects[..] else {
+        panic!("y approves again: {effects:?}")
+    };
+    app.command_done(approve, Ok(()));
+    assert_eq!(
+        app.notice,
+        Some(("T-0008 approved; delivering".into(), false))
+    );
+}
+
+#[test]
 fn the_notice_follows_the_delivery_to_its_outcome() {
     use ecca::supervisor::Event;
     let mut app = approvals_on("T-0008");

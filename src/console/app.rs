@@ -94,6 +94,9 @@ pub struct App {
     pub dirty: bool,
     /// Where the last frame put the list rows, for mouse clicks (written while drawing).
     pub list_area: Cell<Rect>,
+    /// A task whose delivery outcome (delivered, or failed) was shown before its approve
+    /// command came back: that answer must not cover the outcome.
+    delivery_told: Option<String>,
 }
 
 impl App {
@@ -124,6 +127,7 @@ impl App {
             lagged: 0,
             dirty: true,
             list_area: Cell::new(Rect::default()),
+            delivery_told: None,
         }
     }
 
@@ -218,6 +222,14 @@ impl App {
 
     /// The outcome of a command the loop sent.
     pub fn command_done(&mut self, what: &Command, result: Result<(), String>) {
+        let told = self.delivery_told.take();
+        if let (Command::Approve { task_id, .. }, Ok(())) = (what, &result)
+            && told.as_ref() == Some(task_id)
+        {
+            // The delivery finished before the approval's answer: its outcome stays.
+            self.dirty = true;
+            return;
+        }
         self.notice = Some(match result {
             Ok(()) => (done_sentence(what), false),
             Err(e) => (e, true),
@@ -273,9 +285,11 @@ impl App {
             // The approval's notice said "delivering"; the outcome replaces it.
             Event::Delivered { task_id, url } => {
                 self.notice = Some((format!("{task_id} delivered: {url}"), false));
+                self.delivery_told = Some(task_id.clone());
             }
             Event::Note { task_id, text, .. } if text.starts_with("delivery failed") => {
                 self.notice = Some((format!("{task_id} {text}"), true));
+                self.delivery_told = Some(task_id.clone());
             }
             _ => {}
         }
@@ -409,6 +423,18 @@ impl App {
     }
 
     fn act(&mut self, action: Action) -> Vec<Effect> {
+        let effects = self.route(action);
+        // A new approval of a task: an outcome told before belongs to the last attempt.
+        if effects.iter().any(|e| {
+            matches!(e, Effect::Send(Command::Approve { task_id, .. })
+                if self.delivery_told.as_ref() == Some(task_id))
+        }) {
+            self.delivery_told = None;
+        }
+        effects
+    }
+
+    fn route(&mut self, action: Action) -> Vec<Effect> {
         let help_open = matches!(self.overlay, Some(Overlay::Help));
         // Help stays open over the global keys; every other dialog has the keys to itself.
         if self.overlay.is_some() && (!help_open || action == Action::Cancel) {
