@@ -231,6 +231,7 @@ async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_
         "lint_python",
         "lint_js",
         "fix_lint",
+        "lint_typescript",
     ];
     let changes = [
         "apply_diff",
@@ -240,6 +241,7 @@ async fn ecca_servers_annotate_every_tool_and_a_cut_read_is_resent_while_create_
         "run_python",
         "run_node",
         "run_bash",
+        "run_typescript",
         "run_in_repo",
         "commit",
         "open_pr",
