@@ -247,6 +247,48 @@ pub fn github_credentials(
     Ok((token, repo))
 }
 
+/// Stores a secret a registry entry's environment names as `secret:NAME`.
+pub fn set_server_secret(data_dir: &Path, name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "{name:?} is not a secret name; use letters, digits, '-', '_' or '.'"
+        ));
+    }
+    let key = MasterKey::load(data_dir)?;
+    let blob = key.encrypt(value.as_bytes(), name.as_bytes())?;
+    let conn = open(data_dir)?;
+    conn.execute(
+        "INSERT INTO server_secrets (name, value_encrypted, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name) DO UPDATE SET value_encrypted = excluded.value_encrypted, updated_at = excluded.updated_at",
+        params![name, blob, crate::time::now_ms()],
+    )
+    .map_err(|e| format!("could not store the secret {name}: {e}"))?;
+    Ok(())
+}
+
+/// A server secret, decrypted: only for the environment of the container that needs it.
+pub fn server_secret(data_dir: &Path, name: &str) -> Result<String, String> {
+    let conn = open(data_dir)?;
+    let blob: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value_encrypted FROM server_secrets WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?;
+    let blob = blob.ok_or_else(|| {
+        format!("no secret named {name} is stored; store it with `ecca containers secret {name} --from-env VAR`")
+    })?;
+    let key = MasterKey::load(data_dir)?;
+    String::from_utf8(key.decrypt(&blob, name.as_bytes())?)
+        .map_err(|_| format!("the secret {name} is not text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

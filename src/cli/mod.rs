@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod console;
+pub mod containers;
 mod lists;
 pub mod mcp;
 mod money;
@@ -138,6 +139,11 @@ pub enum CliCommand {
         /// Draw the current store instead of the sample data.
         #[arg(long)]
         store: bool,
+    },
+    /// The containers ecca manages: list, logs, start, stop, restart, rm, stats.
+    Containers {
+        #[command(subcommand)]
+        command: containers::ContainersCommand,
     },
     /// Container images, built with no registry.
     Images {
@@ -303,6 +309,7 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             command: ClientsCommand::Token { id, from_env, repo },
         }) => lists::client_token(&setup, &id, from_env.as_deref(), repo.as_deref()),
         Some(CliCommand::Mcp { command }) => mcp::run(&setup, command).await,
+        Some(CliCommand::Containers { command }) => containers::run(&setup, command).await,
         Some(CliCommand::Batch { command }) => batch::command(&setup, command).await,
         Some(CliCommand::Screenshot {
             view,

@@ -585,5 +585,11 @@ fn done_sentence(what: &Command) -> String {
         Command::StartBatch { batch } => format!("batch launched: {}", batch.source),
         Command::RetryBatch { batch_id } => format!("failed apps of {batch_id} retried"),
         Command::CancelBatch { batch_id } => format!("{batch_id} cancelled"),
+        Command::Container { name, verb } => format!("{name} {}", verb.done()),
+        Command::StartServer { server, client } => match client {
+            Some(c) => format!("{server} for {c} started"),
+            None => format!("{server} started"),
+        },
+        Command::BuildImages => "images built".into(),
     }
 }

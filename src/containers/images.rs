@@ -301,7 +301,7 @@ pub async fn build(
     engine: &Engine,
     which: Which,
     if_missing: bool,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Vec<String>, ContainerError> {
     let mut built = Vec::new();
     let plan: Vec<(&str, Assemble, Vec<String>)> = match which {

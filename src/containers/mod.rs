@@ -4,8 +4,12 @@
 //! (Debian's 20.10) work as well as new ones.
 
 pub mod images;
+pub mod launch;
+pub mod managed;
 pub mod node_tools;
 mod sandbox;
+pub mod servers;
+pub mod watch;
 
 pub use sandbox::{LABEL_DEADLINE, SandboxOutcome, SandboxSpec};
 

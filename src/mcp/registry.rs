@@ -26,6 +26,20 @@ pub struct ServerSpec {
     /// The tools it is expected to offer.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Hosts it may reach. Empty (the default): no egress at all, an internal network.
+    /// Any entry gives the container the default bridge: egress is all or nothing, the
+    /// list says why it was allowed.
+    #[serde(default)]
+    pub egress: Vec<String>,
+    /// The container's command after the image's entrypoint (the image's own when empty).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Memory limit in MiB (default 512).
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+    /// CPU limit in cores (default 1).
+    #[serde(default)]
+    pub cpus: Option<f64>,
 }
 
 impl ServerSpec {
@@ -53,6 +67,16 @@ impl Registry {
             .map_err(|e| format!("could not read {}: {e}", path.display()))?;
         serde_json::from_str(&text)
             .map_err(|e| format!("{} is malformed: {e}; fix it or remove it", path.display()))
+    }
+
+    /// The data dir's registry, or the five shared servers when it has none.
+    pub fn of_data_dir(data_dir: &Path) -> Result<Registry, String> {
+        let path = data_dir.join(REGISTRY_FILE);
+        if path.exists() {
+            Registry::load(&path)
+        } else {
+            Ok(Registry::defaults())
+        }
     }
 
     /// The five shared servers at their default ports on this machine.
@@ -91,6 +115,10 @@ impl Registry {
                     url: None,
                     env: BTreeMap::new(),
                     capabilities: tools.iter().map(|t| t.to_string()).collect(),
+                    egress: vec![],
+                    command: vec![],
+                    memory_mib: None,
+                    cpus: None,
                 };
                 (name.to_string(), spec)
             })

@@ -9,6 +9,7 @@
 mod batches;
 mod budgets;
 pub mod bus;
+mod containers;
 mod lock;
 pub mod protocol;
 mod runs;
@@ -220,6 +221,11 @@ impl Supervisor {
             Command::StartBatch { batch } => self.start_batch(*batch).await,
             Command::RetryBatch { batch_id } => self.retry_batch(&batch_id).await,
             Command::CancelBatch { batch_id } => self.cancel_batch(&batch_id).await,
+            Command::Container { name, verb } => self.container(&name, verb).await,
+            Command::StartServer { server, client } => {
+                self.start_server(&server, client.as_deref()).await
+            }
+            Command::BuildImages => self.build_images().await,
         }
     }
 

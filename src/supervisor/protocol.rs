@@ -135,6 +135,21 @@ pub enum Command {
     RetryBatch { batch_id: String },
     /// Cancels every app of a batch that has not ended and the batch itself.
     CancelBatch { batch_id: String },
+    /// Starts, stops, restarts or removes a container ecca manages, named by container
+    /// name, id, compose service or server.
+    Container {
+        name: String,
+        verb: crate::containers::managed::ContainerVerb,
+    },
+    /// Starts a registry server in a hardened container; `client` picks the client of a
+    /// client-github instance.
+    StartServer {
+        server: String,
+        #[serde(default)]
+        client: Option<String>,
+    },
+    /// Builds ecca's images that are missing or stale; progress comes as `ImagesProgress`.
+    BuildImages,
 }
 
 /// The supervisor's answer to a command.
@@ -265,6 +280,10 @@ pub enum Event {
     },
     /// Runs that were in flight when ecca last stopped, now `interrupted`.
     Recovered { interrupted: usize },
+    /// A container action was carried out (`verb`: start, stop, restart, remove).
+    ContainerChanged { name: String, verb: String },
+    /// A line of `BuildImages`' progress.
+    ImagesProgress { line: String },
 }
 
 impl Event {
@@ -287,7 +306,9 @@ impl Event {
             | Event::Recovered { .. }
             | Event::BudgetChanged { .. }
             | Event::BatchStarted { .. }
-            | Event::BatchFinished { .. } => None,
+            | Event::BatchFinished { .. }
+            | Event::ContainerChanged { .. }
+            | Event::ImagesProgress { .. } => None,
         }
     }
 }
