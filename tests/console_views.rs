@@ -49,6 +49,10 @@ snapshots! {
     batch_empty: "batch-empty",
     batch_forecast: "batch-forecast",
     batch_scoreboard: "batch",
+    containers: "containers",
+    containers_unhealthy: "containers-unhealthy",
+    containers_logs: "containers-logs",
+    containers_empty: "containers-empty",
 }
 
 #[test]

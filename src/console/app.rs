@@ -10,6 +10,7 @@ use super::theme::Theme;
 use super::views::approvals::{self, ApprovalsView};
 use super::views::batch::BatchView;
 use super::views::clients::ClientsView;
+use super::views::containers::ContainersView;
 use super::views::detail::DetailView;
 use super::views::dialogs;
 use super::views::runs::RunsView;
@@ -32,6 +33,7 @@ pub enum View {
     NewTask,
     Clients,
     Batch,
+    Containers,
 }
 
 /// What the loop must do for the app.
@@ -62,6 +64,16 @@ pub enum Effect {
         batch_id: String,
         request: u64,
     },
+    /// Start watching the managed containers (once, when the Containers view opens).
+    WatchContainers,
+    /// Follow a container's logs; a newer request replaces the one before.
+    FollowLogs {
+        container: String,
+        request: u64,
+    },
+    StopLogs,
+    /// ecca's per-tool call counts (Containers view).
+    LoadToolStats,
     Quit,
 }
 
@@ -87,6 +99,7 @@ pub struct App {
     pub form: Form,
     pub clients: ClientsView,
     pub batch: BatchView,
+    pub containers: ContainersView,
     pub notice: Option<(String, bool)>,
     pub now_ms: i64,
     pub lagged: u64,
@@ -122,6 +135,7 @@ impl App {
             form: Form::new(clients),
             clients: ClientsView::default(),
             batch: BatchView::default(),
+            containers: ContainersView::default(),
             notice: None,
             now_ms,
             lagged: 0,
@@ -169,6 +183,7 @@ impl App {
             View::Detail => self.detail.loaded.as_ref().map(|d| d.task_id.clone()),
             View::Clients => self.clients.selected_task(),
             View::Batch => self.batch.selected_task(),
+            View::Containers => None,
             View::Runs | View::NewTask => self.runs.selected(&self.rows),
         }
     }
@@ -188,6 +203,7 @@ impl App {
             View::NewTask => vec![Context::Form],
             View::Clients => vec![Context::Clients, Context::Global],
             View::Batch => self.batch.contexts(),
+            View::Containers => self.containers.contexts(),
         }
     }
 
@@ -214,6 +230,28 @@ impl App {
         self.dirty = true;
     }
 
+    /// The watcher's newest view of the containers.
+    pub fn containers_changed(
+        &mut self,
+        snapshot: std::sync::Arc<crate::containers::watch::ContainersSnapshot>,
+    ) -> Vec<Effect> {
+        self.dirty |= self.view == View::Containers;
+        self.containers.snapshot_changed(snapshot)
+    }
+
+    /// Lines of the followed container's logs.
+    pub fn container_logs(&mut self, request: u64, lines: Vec<String>) {
+        let taken = self.containers.log_lines(request, lines);
+        self.dirty |= taken && self.view == View::Containers;
+    }
+
+    pub fn tool_stats_loaded(&mut self, stats: Vec<crate::engine::tools::ToolCallStats>) {
+        if self.containers.tools != stats {
+            self.containers.tools = stats;
+            self.dirty |= self.view == View::Containers;
+        }
+    }
+
     /// A failure of background work, shown on the notice line.
     pub fn report_error(&mut self, error: String) {
         self.notice = Some((error, true));
@@ -222,6 +260,12 @@ impl App {
 
     /// The outcome of a command the loop sent.
     pub fn command_done(&mut self, what: &Command, result: Result<(), String>) {
+        if let Command::BuildImages = what {
+            self.containers.build_progress = Some(match &result {
+                Ok(()) => "built".into(),
+                Err(e) => format!("failed: {e}"),
+            });
+        }
         let told = self.delivery_told.take();
         if let (Command::Approve { task_id, .. }, Ok(())) = (what, &result)
             && told.as_ref() == Some(task_id)
@@ -326,6 +370,13 @@ impl App {
             );
         }
         effects.extend(self.clients.apply(event, self.view == View::Clients));
+        match event {
+            Event::ImagesProgress { line } => self.containers.build_progress = Some(line.clone()),
+            Event::ToolFinished { .. } if self.view == View::Containers => {
+                effects.push(Effect::LoadToolStats)
+            }
+            _ => {}
+        }
         effects.extend(self.batch.apply(event));
         self.dirty = true;
         effects
@@ -377,6 +428,7 @@ impl App {
                     }
                     View::Clients => self.clients.click(row),
                     View::Batch => self.batch.click(row),
+                    View::Containers => return self.containers.click(row),
                     _ => {}
                 }
                 return vec![];
@@ -418,6 +470,8 @@ impl App {
             self.form.key(key);
         } else if self.view == View::Batch {
             self.batch.key(key);
+        } else if self.view == View::Containers && self.containers.searching {
+            self.containers.search_key(key);
         }
         vec![]
     }
@@ -444,6 +498,10 @@ impl App {
             self.runs.filter_act(action);
             return vec![];
         }
+        if self.view == View::Containers && self.containers.searching {
+            self.containers.search_act(action);
+            return vec![];
+        }
         match action {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.overlay = Some(Overlay::Help),
@@ -462,6 +520,11 @@ impl App {
             Action::ViewBatch => {
                 self.view = View::Batch;
                 return self.batch.entered();
+            }
+            Action::ViewContainers => {
+                self.view = View::Containers;
+                self.containers.clients = self.form.clients.clone();
+                return self.containers.entered();
             }
             Action::NewTask => {
                 self.view = View::NewTask;
@@ -537,6 +600,13 @@ impl App {
                 }
                 if let Some(n) = out.notice {
                     self.notice = Some((n, true));
+                }
+                return out.effects;
+            }
+            View::Containers => {
+                let out = self.containers.act(action);
+                if out.dialog.is_some() {
+                    self.overlay = out.dialog;
                 }
                 return out.effects;
             }

@@ -6,6 +6,7 @@
 use super::app::{App, Effect};
 use super::model::load_detail;
 use super::views;
+use crate::containers::watch::ContainerWatch;
 use crate::store::Store;
 use crate::supervisor::{Command, Subscription, Supervisor};
 use futures::{Stream, StreamExt};
@@ -32,6 +33,8 @@ enum Done {
     ),
     Batches(u64, Result<Vec<crate::store::BatchRecord>, String>),
     Board(u64, Box<Result<super::views::batch::Board, String>>),
+    Logs(u64, Vec<String>),
+    ToolStats(Vec<crate::engine::tools::ToolCallStats>),
 }
 
 /// What ended the loop, and how many frames it drew.
@@ -65,6 +68,9 @@ where
     let mut frames = 0u64;
     let mut last_frame = Instant::now() - FRAME;
     let mut next_tick = Instant::now() + Duration::from_secs(1);
+    // The containers' watcher, from the first time the Containers view opens.
+    let mut containers: Option<ContainerWatch> = None;
+    let mut logs_task: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(stop);
     loop {
         if app.dirty {
@@ -142,10 +148,13 @@ where
                             app.dirty = true;
                             app.batch.board_loaded(req, *b);
                         }
+                        Some(Done::Logs(req, lines)) => app.container_logs(req, lines),
+                        Some(Done::ToolStats(stats)) => app.tool_stats_loaded(stats),
                         None => {}
                     }
                     vec![]
                 }
+                snapshot = snapshot_changed(&mut containers) => app.containers_changed(snapshot),
                 _ = sleep_until(frame_due) => vec![],
                 _ = sleep_until(ticking.then_some(next_tick)) => {
                     next_tick = Instant::now() + Duration::from_secs(1);
@@ -214,6 +223,33 @@ where
                         let _ = tx.blocking_send(Done::Board(request, Box::new(b)));
                     });
                 }
+                Effect::WatchContainers => {
+                    if containers.is_none() {
+                        containers = Some(ContainerWatch::spawn());
+                    }
+                    app.containers.servers =
+                        crate::mcp::registry::Registry::of_data_dir(supervisor.data_dir())
+                            .map(|r| r.servers.keys().cloned().collect())
+                            .unwrap_or_default();
+                }
+                Effect::LoadToolStats => {
+                    let _ = done_tx.try_send(Done::ToolStats(supervisor.tool_stats()));
+                }
+                Effect::StopLogs => {
+                    if let Some(task) = logs_task.take() {
+                        task.abort();
+                    }
+                }
+                Effect::FollowLogs { container, request } => {
+                    if let Some(task) = logs_task.take() {
+                        task.abort();
+                    }
+                    logs_task = Some(tokio::spawn(follow_logs(
+                        container,
+                        request,
+                        done_tx.clone(),
+                    )));
+                }
                 Effect::Send(command) => {
                     let sup = supervisor.clone();
                     let tx = done_tx.clone();
@@ -229,7 +265,44 @@ where
             }
         }
     }
+    if let Some(task) = logs_task.take() {
+        task.abort();
+    }
     Ok(LoopReport { frames })
+}
+
+/// The watcher's next snapshot; never, while there is no watcher.
+async fn snapshot_changed(
+    watch: &mut Option<ContainerWatch>,
+) -> std::sync::Arc<crate::containers::watch::ContainersSnapshot> {
+    match watch {
+        Some(w) => match w.snapshots.changed().await {
+            Ok(()) => w.snapshots.borrow_and_update().clone(),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Follows a container's logs, sending what arrived together as one message.
+async fn follow_logs(container: String, request: u64, tx: mpsc::Sender<Done>) {
+    let engine = match crate::containers::Engine::connect().await {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = tx.send(Done::Logs(request, vec![e.0])).await;
+            return;
+        }
+    };
+    let mut lines = Box::pin(engine.log_lines(&container, true, 500).ready_chunks(512));
+    while let Some(chunk) = lines.next().await {
+        let text = chunk
+            .into_iter()
+            .map(|l| l.unwrap_or_else(|e| e.0))
+            .collect();
+        if tx.send(Done::Logs(request, text)).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -32,6 +32,9 @@ pub enum Context {
     BatchForecast,
     /// The Batch view's scoreboard of a launched batch.
     Batch,
+    Containers,
+    /// A list to pick one entry of (the server to start).
+    Pick,
 }
 
 impl Context {
@@ -51,6 +54,8 @@ impl Context {
             Context::BatchOpen => "batch: open a manifest",
             Context::BatchForecast => "batch: forecast",
             Context::Batch => "batch: scoreboard",
+            Context::Containers => "containers",
+            Context::Pick => "pick",
         }
     }
 }
@@ -103,6 +108,15 @@ pub enum Action {
     /// Retry every failed app of the batch.
     RetryFailed,
     CancelBatch,
+    ViewContainers,
+    ContainerStart,
+    ContainerStop,
+    ContainerRestart,
+    /// Remove the selected container (after a confirmation).
+    ContainerRemove,
+    /// Start a registry server or a client's client-github.
+    StartServer,
+    BuildImages,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod event_loop;
 pub mod fixture;
+pub mod fixture_containers;
 pub mod fixture_money;
 pub mod form;
 pub mod keymap;
@@ -73,6 +74,22 @@ pub const SCREENSHOT_VIEWS: &[(&str, &str)] = &[
         "the Batch view: a manifest's forecast before launch",
     ),
     ("batch", "the Batch view: the scoreboard of a running batch"),
+    (
+        "containers",
+        "the Containers view: the shared servers, a client's and a third-party server",
+    ),
+    (
+        "containers-unhealthy",
+        "the Containers view with an unhealthy server and an exited one",
+    ),
+    (
+        "containers-logs",
+        "the Containers view following a server's logs",
+    ),
+    (
+        "containers-empty",
+        "the Containers view before any container",
+    ),
 ];
 
 /// Puts the app in the state a screenshot view names.
@@ -130,6 +147,7 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
         }
         other if fixture::stage_repo(app, other) => {}
         other if fixture_money::stage_money(app, other) => {}
+        other if fixture_containers::stage_containers(app, other) => {}
         other => {
             let names: Vec<&str> = SCREENSHOT_VIEWS.iter().map(|(n, _)| *n).collect();
             return Err(format!(

@@ -215,6 +215,23 @@ pub trait Tools: Send + Sync {
     fn call<'a>(&'a self, request: &'a ToolRequest) -> BoxFuture<'a, ToolOutcome>;
     /// One line for operators: which tool servers are behind this.
     fn describe(&self) -> String;
+    /// What each tool's calls did so far (servers that keep no count: none).
+    fn tool_stats(&self) -> Vec<ToolCallStats> {
+        Vec::new()
+    }
+}
+
+/// Calls of one tool of one server, as ecca's client counted them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ToolCallStats {
+    pub server: String,
+    /// Where the calls went (an in-process server or a container's endpoint).
+    pub url: String,
+    pub tool: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
 }
 
 /// No tool servers: every step is skipped, saying which server it needed.

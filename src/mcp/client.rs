@@ -9,6 +9,7 @@
 mod explain;
 mod resend;
 
+use crate::engine::tools::ToolCallStats;
 use explain::{Failure, seconds};
 use rmcp::ServiceExt;
 use rmcp::model::{
@@ -99,7 +100,19 @@ struct Stats {
     failures: u64,
     last_error: Option<String>,
     latencies_ms: VecDeque<f64>,
+    per_tool: BTreeMap<String, ToolStats>,
 }
+
+/// Calls of one tool: how many, how many failed, the latest latencies.
+#[derive(Default)]
+struct ToolStats {
+    calls: u64,
+    errors: u64,
+    latencies_ms: VecDeque<f64>,
+}
+
+/// Latencies kept per tool for its percentiles.
+const TOOL_LATENCIES: usize = 256;
 
 impl Server {
     fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
@@ -278,6 +291,15 @@ impl McpClients {
         };
         let mut stats = server.stats();
         stats.calls += 1;
+        let per_tool = stats.per_tool.entry(tool.to_string()).or_default();
+        per_tool.calls += 1;
+        per_tool.errors += u64::from(result.is_err());
+        per_tool
+            .latencies_ms
+            .push_back(started.elapsed().as_secs_f64() * 1000.0);
+        if per_tool.latencies_ms.len() > TOOL_LATENCIES {
+            per_tool.latencies_ms.pop_front();
+        }
         match &result {
             Ok(_) | Err(CallError::Tool(_)) => {
                 stats
@@ -358,6 +380,32 @@ impl McpClients {
     pub async fn probe(&self, name: &str) -> Result<usize, CallError> {
         self.peer(name, true).await?;
         Ok(self.server(name)?.stats().tools)
+    }
+
+    /// Every tool ecca called on each server: calls, errors, p50 and p95 latency.
+    pub fn tool_stats(&self) -> Vec<ToolCallStats> {
+        let mut out = Vec::new();
+        for (name, s) in self.servers.iter() {
+            let stats = s.stats();
+            for (tool, t) in &stats.per_tool {
+                let mut l: Vec<f64> = t.latencies_ms.iter().copied().collect();
+                l.sort_by(|a, b| a.total_cmp(b));
+                let at = |q: f64| {
+                    l.get(((l.len() as f64 - 1.0) * q).round() as usize)
+                        .copied()
+                };
+                out.push(ToolCallStats {
+                    server: name.clone(),
+                    url: s.url.clone(),
+                    tool: tool.clone(),
+                    calls: t.calls,
+                    errors: t.errors,
+                    p50_ms: at(0.5),
+                    p95_ms: at(0.95),
+                });
+            }
+        }
+        out
     }
 
     /// Health of every server, from what calls saw: no network, no waiting on a connect.

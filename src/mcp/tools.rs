@@ -222,4 +222,8 @@ impl Tools for McpTools {
     fn describe(&self) -> String {
         format!("MCP tool servers: {}", self.clients.names().join(", "))
     }
+
+    fn tool_stats(&self) -> Vec<crate::engine::tools::ToolCallStats> {
+        self.clients.tool_stats()
+    }
 }

@@ -182,6 +182,11 @@ impl Supervisor {
         self.inner.tools.describe()
     }
 
+    /// What each tool's calls did so far, per server (the Containers view).
+    pub fn tool_stats(&self) -> Vec<crate::engine::tools::ToolCallStats> {
+        self.inner.tools.tool_stats()
+    }
+
     /// Carries out a command.
     pub async fn execute(&self, command: Command) -> Result<Reply, SupervisorError> {
         match command {

@@ -42,6 +42,12 @@ pub enum Overlay {
     },
     /// A new cap or budget, with the note kept beside it.
     Money(Box<MoneyDialog>),
+    /// One of several commands to pick (the server to start).
+    Pick {
+        title: String,
+        options: Vec<(String, Command)>,
+        sel: usize,
+    },
 }
 
 impl Overlay {
@@ -52,6 +58,7 @@ impl Overlay {
             Overlay::Note { .. } | Overlay::Money(_) => vec![Context::Note],
             Overlay::Confirm { .. } | Overlay::ConfirmCommand { .. } => vec![Context::Confirm],
             Overlay::Review(_) => vec![Context::Review],
+            Overlay::Pick { .. } => vec![Context::Pick],
         }
     }
 }
@@ -120,6 +127,34 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             None => app.overlay = Some(Overlay::Money(dialog)),
         },
         (_, Action::Cancel) => {}
+        (
+            Overlay::Pick {
+                mut options, sel, ..
+            },
+            Action::Confirm,
+        ) => {
+            if sel < options.len() {
+                return vec![Effect::Send(options.swap_remove(sel).1)];
+            }
+        }
+        (
+            Overlay::Pick {
+                title,
+                options,
+                sel,
+            },
+            action @ (Action::Next | Action::Prev),
+        ) => {
+            let sel = match action {
+                Action::Next => (sel + 1).min(options.len().saturating_sub(1)),
+                _ => sel.saturating_sub(1),
+            };
+            app.overlay = Some(Overlay::Pick {
+                title,
+                options,
+                sel,
+            });
+        }
         (Overlay::Confirm { task_id, note }, Action::Confirm) => {
             return vec![Effect::Send(Command::Reject { task_id, note })];
         }

@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod batch;
 pub mod clients;
+pub mod containers;
 pub mod critical_review;
 pub mod detail;
 pub mod dialogs;
@@ -51,6 +52,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::NewTask => form::draw(frame, app, body),
         View::Clients => clients::draw(frame, app, body),
         View::Batch => batch::draw(frame, app, body),
+        View::Containers => containers::draw(frame, app, body),
     }
     if let Some((text, is_error)) = &app.notice {
         let role = if *is_error { Role::Error } else { Role::Ok };
@@ -145,6 +147,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         ),
         tab("3 Clients".into(), app.view == View::Clients),
         tab("4 Batch".into(), app.view == View::Batch),
+        tab("5 Containers".into(), app.view == View::Containers),
         tab("n New task".into(), app.view == View::NewTask),
         Span::styled(
             format!("  {working} working · {waiting} awaiting approval · "),

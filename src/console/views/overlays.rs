@@ -78,6 +78,40 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             );
         }
         Some(Overlay::Review(review)) => super::critical_review::draw(frame, app, review, area),
+        Some(Overlay::Pick {
+            title,
+            options,
+            sel,
+        }) => {
+            let box_area = centered(area, 48.min(area.width), options.len() as u16 + 3);
+            frame.render_widget(Clear, box_area);
+            let b = block(app, title);
+            let inner = b.inner(box_area);
+            frame.render_widget(b, box_area);
+            let mut text: Vec<Line> = options
+                .iter()
+                .enumerate()
+                .map(|(i, (label, _))| {
+                    let style = if i == *sel {
+                        t.selected()
+                    } else {
+                        t.fg(Role::Text)
+                    };
+                    Line::from(Span::styled(format!(" {label}"), style))
+                })
+                .collect();
+            if options.is_empty() {
+                text.push(Line::from(Span::styled(
+                    " the registry has no servers",
+                    t.fg(Role::Muted),
+                )));
+            }
+            text.push(Line::from(Span::styled(
+                " enter start   esc close",
+                t.fg(Role::Muted),
+            )));
+            frame.render_widget(Paragraph::new(text), inner);
+        }
         Some(Overlay::Note {
             purpose: NoteFor::SecretOverride { critical_reviewed },
             task_id,

@@ -178,6 +178,20 @@ impl Phase {
     }
 }
 
+/// The tool servers a step (as `Phase::step` names it) calls while in it, for "which runs
+/// use this server now". Lint of TypeScript runs in code-execution, so lint names both.
+pub fn servers_of_step(step: &str) -> &'static [&'static str] {
+    match step {
+        "retrieve" | "store" => &["vector-code"],
+        "lint" | "fix lint" => &["linter", "code-execution"],
+        "execute" | "test" | "smoke check" | "checks" => &["code-execution"],
+        "explore" | "read" => &["code-context"],
+        "apply diff" => &["code-assistant"],
+        "deliver" => &["client-github"],
+        _ => &[],
+    }
+}
+
 /// Which model a call wants; the driver maps it to a model name from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
