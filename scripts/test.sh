@@ -24,6 +24,10 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /usr/bin/node ] || missing+=(nodejs)
 # npm installs the sandbox's TypeScript tools (pinned, cached) at `ecca images build`.
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# docker-compose (1.29) runs compose/compose.yaml in the containers tests; pip for Debian's
+# python3 installs the Python MCP SDK their third-party server image is built from.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt_install "${missing[@]}"
@@ -68,9 +72,9 @@ cargo fmt --all --check
 say "lints (cargo clippy --all-targets -D warnings)"
 cargo clippy --locked --all-targets -- -D warnings
 
-say "the sandbox image (ecca images build --only sandbox --if-missing)"
+say "the images (ecca images build --if-missing)"
 cargo build --locked --quiet
-target/debug/ecca images build --only sandbox --if-missing
+target/debug/ecca images build --if-missing
 
 say "tests (cargo test)"
 cargo test --locked

@@ -76,6 +76,9 @@ pub async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
                 app.batch
                     .board_loaded(request, ecca::console::loads::board(sup.store(), &batch_id));
             }
+            Effect::LoadToolStats => app.tool_stats_loaded(sup.tool_stats()),
+            // Docker's streams: the containers tests drive the real binary instead.
+            Effect::WatchContainers | Effect::FollowLogs { .. } | Effect::StopLogs => {}
             Effect::Quit => {}
         }
     }

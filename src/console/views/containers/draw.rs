@@ -123,7 +123,7 @@ fn draw_list(frame: &mut Frame, app: &App, view: &ContainersView, area: Rect) {
                 .as_deref()
                 .map(|s| view.runs_using(s, &app.rows).len())
                 .unwrap_or(0);
-            cells.insert(1, Cell::from(truncate(&r.name, 26)));
+            cells.insert(1, Cell::from(truncate(&r.name, 30)));
             cells.push(Cell::from(r.ports.join(",")));
             cells.push(Cell::from(r.restarts.to_string()));
             cells.push(Cell::from(up));
@@ -158,7 +158,7 @@ fn draw_list(frame: &mut Frame, app: &App, view: &ContainersView, area: Rect) {
             ],
             vec![
                 Constraint::Length(18),
-                Constraint::Length(26),
+                Constraint::Length(30),
                 Constraint::Length(12),
                 Constraint::Length(16),
                 Constraint::Length(7),

@@ -67,6 +67,9 @@ pub struct ContainersView {
     pub pane: Pane,
     /// Whose logs `logs` holds (container name), and the request that follows them.
     pub logs_of: Option<String>,
+    /// When the followed container had started: a restart ends Docker's log stream, so a
+    /// new start follows again.
+    logs_started: Option<i64>,
     pub logs: LogRing,
     log_request: u64,
     /// Lines up from the newest; 0 follows the end.
@@ -140,10 +143,13 @@ impl ContainersView {
     /// Follow the selected container's logs when it is not the one followed already.
     fn follow_selected(&mut self) -> Vec<Effect> {
         let name = self.selected().map(|r| r.name.clone());
-        if name == self.logs_of {
+        let started = self.selected().and_then(|r| r.started_at_ms);
+        let restarted = started.is_some() && started != self.logs_started;
+        if name == self.logs_of && !restarted {
             return vec![];
         }
         self.logs_of = name.clone();
+        self.logs_started = started;
         self.logs = LogRing::default();
         self.log_scroll = 0;
         self.log_request += 1;
