@@ -189,12 +189,12 @@ async fn watch_engine(
             live = live_rx.recv() => {
                 match live {
                     Some(Live::Stats { id, cpu, memory }) => {
-                        if let Some(row) = state.rows.get_mut(&short(&id)) {
-                            if row.cpu_percent != cpu || row.memory_bytes != memory {
-                                row.cpu_percent = cpu;
-                                row.memory_bytes = memory;
-                                stats_changed = true;
-                            }
+                        if let Some(row) = state.rows.get_mut(&short(&id))
+                            && (row.cpu_percent != cpu || row.memory_bytes != memory)
+                        {
+                            row.cpu_percent = cpu;
+                            row.memory_bytes = memory;
+                            stats_changed = true;
                         }
                     }
                     Some(Live::Health { id, endpoint, health }) => {
