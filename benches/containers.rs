@@ -8,15 +8,22 @@
 //! 2. Time from `docker stop` issued outside ecca to the watcher's snapshot showing the
 //!    container exited, 10 times; median and max.
 //!
+//! 3. The view's frame at 160×48 and 80×24 with 12 containers: the Tools pane, and the
+//!    Logs pane with a full ring (256 KiB) filtered by a search, median and p99 of 500.
+//!
 //! Run: cargo bench --bench containers
 
 use ecca::console::app::View;
 use ecca::console::keymap::Keymap;
 use ecca::console::theme::Theme;
-use ecca::console::{fixture, render};
+use ecca::console::app::App;
+use ecca::console::views::containers::Pane;
+use ecca::console::{fixture, fixture_containers, render};
+use ecca::containers::watch::ContainersSnapshot;
 use ecca::containers::watch::ContainerWatch;
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONTAINERS: usize = 12;
@@ -106,8 +113,70 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn frame_app(logs: bool) -> App {
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&BTreeMap::new()).unwrap();
+    let mut app = fixture::app(theme, keymap, View::Runs);
+    fixture_containers::stage_containers(&mut app, "containers");
+    let _ = app.containers_changed(Arc::new(ContainersSnapshot {
+        rows: fixture_containers::containers(12),
+        sandboxes: 3,
+        error: None,
+        loaded: true,
+    }));
+    if logs {
+        app.containers.pane = Pane::Logs;
+        app.containers.search = "sandbox".into();
+        let mut i = 0u64;
+        while app.containers.logs.dropped == 0 {
+            app.containers.logs.push(format!(
+                "2026-11-22T09:{:02}:{:02}Z sandbox {i:06x}: run_python exited 0 after 0.41 s",
+                (i / 60) % 60,
+                i % 60
+            ));
+            i += 1;
+        }
+    }
+    app.view = View::Containers;
+    app
+}
+
+fn frames(logs: bool) {
+    let app = frame_app(logs);
+    for (w, h) in [(160u16, 48u16), (80, 24)] {
+        let mut times = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            let _ = render(&app, w, h).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "Containers view frame, 12 containers, {} pane{}, {w}×{h}: median {:.3} ms, p99 {:.3} ms",
+            if logs { "Logs" } else { "Tools" },
+            if logs {
+                format!(
+                    " ({} lines, {} KiB, searched)",
+                    app.containers.logs.lines.len(),
+                    app.containers.logs.bytes() / 1024
+                )
+            } else {
+                String::new()
+            },
+            percentile(times.clone(), 0.5),
+            percentile(times, 0.99)
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    frames(false);
+    frames(true);
     let secs = 20;
     let (idle, idle_frames) = measure(secs).await;
     let names: Vec<String> = (0..CONTAINERS).map(start).collect();

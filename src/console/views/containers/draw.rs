@@ -174,8 +174,8 @@ fn draw_list(frame: &mut Frame, app: &App, view: &ContainersView, area: Rect) {
             vec!["SERVER", "STATE", "HEALTH", "CPU", "MEMORY", "UP"],
             vec![
                 Constraint::Length(14),
-                Constraint::Length(11),
-                Constraint::Length(13),
+                Constraint::Length(12),
+                Constraint::Length(16),
                 Constraint::Length(6),
                 Constraint::Length(17),
                 Constraint::Min(5),
