@@ -13,14 +13,14 @@
 //!
 //! Run: cargo bench --bench containers
 
+use ecca::console::app::App;
 use ecca::console::app::View;
 use ecca::console::keymap::Keymap;
 use ecca::console::theme::Theme;
-use ecca::console::app::App;
 use ecca::console::views::containers::Pane;
 use ecca::console::{fixture, fixture_containers, render};
-use ecca::containers::watch::ContainersSnapshot;
 use ecca::containers::watch::ContainerWatch;
+use ecca::containers::watch::ContainersSnapshot;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
