@@ -682,3 +682,78 @@ fn the_notice_follows_the_delivery_to_its_outcome() {
         ))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_meter_moves_while_a_reply_streams_and_the_ledger_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = supervisor(dir.path(), 400, 4096).await;
+    let mut sub = sup.subscribe();
+    let mut app = app_for(&sup);
+    let e = app.key(key('n'));
+    perform(&mut app, &sup, e).await;
+    for c in "Write a Python hello world".chars() {
+        let e = app.key(key(c));
+        perform(&mut app, &sup, e).await;
+    }
+    let launch = app.key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+    perform(&mut app, &sup, launch).await;
+    // Event by event until a call that streamed is settled.
+    let mut seen_moving = false;
+    let mut settled_after_stream = None;
+    while settled_after_stream.is_none() {
+        let d = tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("no event for 20 s")
+            .expect("bus closed");
+        let before = app.rows.first().map(|r| (r.shown_cost(), r.streaming));
+        let effects = app.apply(&d);
+        perform(&mut app, &sup, effects).await;
+        let row = &app.rows[0];
+        if row.streaming.is_some_and(|s| s.streamed_bytes > 0) {
+            let (shown, estimate) = row.shown_cost();
+            assert!(
+                estimate && shown > row.cost,
+                "the meter is ahead of the ledger"
+            );
+            if let Some(((previous, _), _)) = before {
+                assert!(
+                    shown >= previous,
+                    "the meter never goes back while streaming"
+                );
+            }
+            let screen = svg::text(&render(&app, 160, 48).unwrap());
+            assert!(
+                screen.contains(&format!("~{}*", ecca::money::format_usd(shown))),
+                "the Runs view shows the estimate, marked: {screen}"
+            );
+            seen_moving = true;
+        }
+        if let (Delivery::Event(e), Some((estimate, Some(s)))) = (&d, before)
+            && matches!(e.as_ref(), ecca::supervisor::Event::CostRecorded { .. })
+            && s.streamed_bytes > 0
+        {
+            settled_after_stream = Some((estimate.0, app.rows[0].clone()));
+        }
+    }
+    assert!(seen_moving, "the meter moved before the call settled");
+    let (estimate, row) = settled_after_stream.unwrap();
+    assert_eq!(
+        row.streaming, None,
+        "the settled cost replaced the estimate"
+    );
+    assert_eq!(row.shown_cost(), (row.cost, false));
+    // The offline model counts tokens as the estimate does, so the last estimate is the
+    // settled figure to the rounding of one micro-dollar.
+    assert!(
+        (estimate - row.cost).abs() <= 1,
+        "estimate {estimate} vs settled {}",
+        row.cost
+    );
+    // At the gate, nothing streams and the row is the ledger's figure.
+    pump(&mut app, &sup, &mut sub, |a| {
+        a.rows[0].status == TaskStatus::AwaitingApproval
+    })
+    .await;
+    let stored = sup.store().task(&row.task_id).unwrap().unwrap().cost_micros;
+    assert_eq!(app.rows[0].shown_cost(), (stored, false));
+}

@@ -20,6 +20,9 @@ use tokio::time::Instant;
 /// Shortest time between two frames (60 frames a second).
 pub const FRAME: Duration = Duration::from_millis(16);
 
+/// Events taken from the bus in one wake-up, at most.
+const DRAIN: usize = 256;
+
 /// Work that finished off the loop.
 enum Done {
     Detail(u64, Box<Result<super::model::Detail, String>>),
@@ -119,7 +122,18 @@ where
                     Some(Ok(_)) => vec![],
                 },
                 delivery = events.next() => match delivery {
-                    Some(d) => app.apply(&d),
+                    Some(d) => {
+                        // The events already waiting go in the same wake-up (a bounded
+                        // number, so keys are never kept waiting behind a flood).
+                        let mut effects = app.apply(&d);
+                        for _ in 0..DRAIN {
+                            match events.try_next() {
+                                Some(d) => effects.extend(app.apply(&d)),
+                                None => break,
+                            }
+                        }
+                        effects
+                    }
                     None => break,
                 },
                 done = done_rx.recv() => {

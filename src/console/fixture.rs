@@ -54,6 +54,7 @@ pub(super) fn row(
         waiting_since: (status == TaskStatus::AwaitingApproval).then_some(started + 120_000),
         reason: None,
         result: None,
+        streaming: None,
     }
 }
 

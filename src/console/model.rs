@@ -42,6 +42,26 @@ pub struct RunRow {
     /// How a run on a client's repository ended (`SUCCESS`, `SOFT_FAIL`, `HARD_FAIL`);
     /// none for greenfield runs.
     pub result: Option<String>,
+    /// The model call streaming now, priced from its text until the ledger settles it.
+    pub streaming: Option<StreamingCost>,
+}
+
+/// The live estimate of a model call not yet settled: the prompt from its length, the
+/// reply from the bytes streamed so far (one token per four bytes) at the output price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamingCost {
+    pub prompt_micros: Micros,
+    pub output_price_micros: Micros,
+    pub streamed_bytes: u64,
+}
+
+impl StreamingCost {
+    pub fn micros(&self) -> Micros {
+        let tokens = self.streamed_bytes.div_ceil(4) as i128;
+        let output = (tokens * self.output_price_micros as i128 + 999_999) / 1_000_000;
+        self.prompt_micros
+            .saturating_add(output.min(i64::MAX as i128) as Micros)
+    }
 }
 
 impl RunRow {
@@ -74,6 +94,7 @@ impl RunRow {
             waiting_since: (t.status == TaskStatus::AwaitingApproval).then_some(t.updated_at),
             reason: t.status_reason.clone(),
             result: t.result_status.clone(),
+            streaming: None,
         }
     }
 
@@ -107,6 +128,7 @@ impl RunRow {
             waiting_since: None,
             reason: None,
             result: None,
+            streaming: None,
         }
     }
 
@@ -115,6 +137,22 @@ impl RunRow {
         let start = self.started_at?;
         let end = self.ended_at.or(self.waiting_since).unwrap_or(now_ms);
         Some((end - start).max(0) / 1000)
+    }
+
+    /// The cost to show: what the ledger settled plus the estimate of a call streaming now,
+    /// and whether any of it is an estimate.
+    pub fn shown_cost(&self) -> (Micros, bool) {
+        match self.streaming {
+            Some(s) => (self.cost.saturating_add(s.micros()), true),
+            None => (self.cost, self.cost_estimated),
+        }
+    }
+
+    /// Streamed text of this row's run: the live estimate grows with it.
+    pub fn streamed(&mut self, bytes: usize) {
+        if let Some(s) = self.streaming.as_mut() {
+            s.streamed_bytes += bytes as u64;
+        }
     }
 
     /// The state as the Runs view shows it, short enough for 80 columns.
@@ -174,12 +212,25 @@ impl RunRow {
                     _ => self.status.max_running(),
                 };
             }
+            Event::ModelStarted {
+                prompt_estimate_micros,
+                output_price_micros,
+                ..
+            } => {
+                self.streaming = Some(StreamingCost {
+                    prompt_micros: *prompt_estimate_micros,
+                    output_price_micros: *output_price_micros,
+                    streamed_bytes: 0,
+                });
+            }
             Event::CostRecorded {
                 usage,
                 estimated,
                 task_total_micros,
                 ..
             } => {
+                // The settled cost replaces the estimate.
+                self.streaming = None;
                 self.tokens += usage.total() as i64;
                 self.cost = *task_total_micros;
                 self.cost_estimated |= *estimated;
@@ -203,6 +254,8 @@ impl RunRow {
                 self.reason = reason.clone();
                 self.ended_at = Some(now_ms);
                 self.waiting_since = None;
+                // A call cut off by a stop is settled before; nothing streams after the end.
+                self.streaming = None;
             }
             Event::DecisionRecorded { .. } => self.waiting_since = None,
             _ => {}

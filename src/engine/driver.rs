@@ -405,16 +405,19 @@ impl Driver<'_> {
                 provider: provider.name().into(),
                 model: model.clone(),
                 simulated: provider.simulated(),
+                prompt_estimate_micros: price.cost(&Usage {
+                    input_tokens: crate::llm::estimate_tokens(&request.system)
+                        + crate::llm::estimate_tokens(&request.prompt),
+                    ..Usage::default()
+                }),
+                output_price_micros: price.output,
             });
             let seen = Mutex::new(String::new());
             let on_text = |t: &str| {
                 if let Ok(mut s) = seen.lock() {
                     s.push_str(t);
                 }
-                ctx.bus.publish(Event::ModelDelta {
-                    run_id: ctx.scope.run_id.clone(),
-                    text: Arc::from(t),
-                });
+                ctx.bus.publish_delta(&ctx.scope.run_id, t);
             };
             let result = tokio::select! {
                 r = complete(provider.as_ref(), &request, on_text) => Some(r),

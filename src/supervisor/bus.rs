@@ -1,14 +1,80 @@
 //! The event bus: a bounded broadcast. A subscriber that falls more than the capacity
 //! behind is not allowed to slow the supervisor down; it is told exactly how many events it
 //! missed (`Lagged`) and carries on from the oldest event still held.
+//!
+//! Streamed model text is coalesced before it reaches subscribers: a run's deltas wait at
+//! most [`COALESCE`] and go out as one `ModelDelta` with every byte in order, so twenty
+//! runs streaming a hundred lines a second wake a console about sixty times a second, not
+//! thousands. Any other event first sends the deltas waiting, so nothing overtakes the text
+//! it follows.
 
 use super::Event;
-use std::sync::Arc;
-use tokio::sync::broadcast;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast};
+
+/// The longest a streamed delta waits to be sent with the ones after it: a frame.
+pub const COALESCE: Duration = Duration::from_millis(16);
 
 #[derive(Clone)]
 pub struct EventBus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     tx: broadcast::Sender<Arc<Event>>,
+    /// Text waiting per run, in the order runs first sent it; the flusher's task.
+    pending: Mutex<Pending>,
+    /// Wakes the flusher when text starts waiting (and when the bus goes).
+    wake: Arc<Notify>,
+    coalesce: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    deltas: Vec<(String, String)>,
+    flusher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Shared {
+    /// Sends the text waiting; the caller holds `pending`, so sends keep their order.
+    fn flush(&self, pending: &mut Pending) {
+        for (run_id, text) in pending.deltas.drain(..) {
+            let _ = self.tx.send(Arc::new(Event::ModelDelta {
+                run_id,
+                text: Arc::from(text),
+            }));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut *self.lock());
+        self.flush(&mut pending);
+        if let Some(flusher) = pending.flusher.take() {
+            flusher.abort();
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// Sends the waiting text a frame after it started waiting, until the bus is gone.
+async fn flusher(shared: Weak<Shared>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(COALESCE).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut pending = shared.lock();
+        shared.flush(&mut pending);
+    }
 }
 
 /// What a subscriber receives.
@@ -27,30 +93,81 @@ pub struct Subscription {
 
 impl EventBus {
     pub fn new(capacity: usize) -> EventBus {
-        let (tx, _) = broadcast::channel(capacity.max(16));
-        EventBus { tx }
+        EventBus::with_coalescing(capacity, true)
     }
 
-    /// Sends to every subscriber; with none, the event is simply not kept.
+    /// A bus that sends every delta as it comes (for comparison in benchmarks).
+    pub fn uncoalesced(capacity: usize) -> EventBus {
+        EventBus::with_coalescing(capacity, false)
+    }
+
+    fn with_coalescing(capacity: usize, coalesce: bool) -> EventBus {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        EventBus {
+            shared: Arc::new(Shared {
+                tx,
+                pending: Mutex::new(Pending::default()),
+                wake: Arc::new(Notify::new()),
+                coalesce,
+            }),
+        }
+    }
+
+    /// Sends to every subscriber, after any streamed text still waiting; with no
+    /// subscriber, the event is simply not kept.
     pub fn publish(&self, event: Event) {
-        let _ = self.tx.send(Arc::new(event));
+        self.publish_shared(Arc::new(event));
     }
 
     /// Sends an event that is already shared.
     pub fn publish_shared(&self, event: Arc<Event>) {
-        let _ = self.tx.send(event);
+        let mut pending = self.shared.lock();
+        self.shared.flush(&mut pending);
+        let _ = self.shared.tx.send(event);
+    }
+
+    /// Streamed model text of a run: sent within [`COALESCE`], joined with the text of the
+    /// same run that came meanwhile. Outside a Tokio runtime it is sent at once.
+    pub fn publish_delta(&self, run_id: &str, text: &str) {
+        let shared = &self.shared;
+        let mut pending = shared.lock();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if !shared.coalesce || runtime.is_none() {
+            shared.flush(&mut pending);
+            let _ = shared.tx.send(Arc::new(Event::ModelDelta {
+                run_id: run_id.to_string(),
+                text: Arc::from(text),
+            }));
+            return;
+        }
+        let was_empty = pending.deltas.is_empty();
+        match pending.deltas.iter_mut().find(|(run, _)| run == run_id) {
+            Some((_, waiting)) => waiting.push_str(text),
+            None => pending.deltas.push((run_id.to_string(), text.to_string())),
+        }
+        // A flusher per bus, started in the runtime of the first delta (again if that
+        // runtime has gone).
+        if let Some(runtime) = runtime
+            && pending.flusher.as_ref().is_none_or(|f| f.is_finished())
+        {
+            let weak = Arc::downgrade(shared);
+            pending.flusher = Some(runtime.spawn(flusher(weak, shared.wake.clone())));
+        }
+        if was_empty {
+            shared.wake.notify_one();
+        }
     }
 
     pub fn subscribe(&self) -> Subscription {
         Subscription {
-            rx: self.tx.subscribe(),
+            rx: self.shared.tx.subscribe(),
         }
     }
 
     /// Events published but not yet received by the slowest subscriber. It walks the ring
     /// (O(capacity)): for flow control and diagnostics, not for every event.
     pub fn backlog(&self) -> usize {
-        self.tx.len()
+        self.shared.tx.len()
     }
 }
 
@@ -99,5 +216,72 @@ mod tests {
         assert_eq!(sub.try_next(), None);
         bus.publish(ev(99));
         assert_eq!(sub.next().await, Some(Delivery::Event(Arc::new(ev(99)))));
+    }
+
+    fn delta(run: &str, text: &str) -> Delivery {
+        Delivery::Event(Arc::new(Event::ModelDelta {
+            run_id: run.into(),
+            text: Arc::from(text),
+        }))
+    }
+
+    #[tokio::test]
+    async fn deltas_of_a_run_are_joined_with_every_byte_in_order() {
+        let bus = EventBus::new(64);
+        let mut sub = bus.subscribe();
+        for (run, text) in [
+            ("a", "he"),
+            ("b", "x"),
+            ("a", "llo"),
+            ("b", "y"),
+            ("a", "!"),
+        ] {
+            bus.publish_delta(run, text);
+        }
+        // Nothing goes out before the flusher's frame has passed...
+        assert_eq!(sub.try_next(), None);
+        // ...then one event per run, in the order the runs first streamed.
+        assert_eq!(sub.next().await, Some(delta("a", "hello!")));
+        assert_eq!(sub.next().await, Some(delta("b", "xy")));
+        assert_eq!(sub.try_next(), None);
+        // The flusher keeps working for later text.
+        bus.publish_delta("a", " again");
+        assert_eq!(sub.next().await, Some(delta("a", " again")));
+    }
+
+    #[tokio::test]
+    async fn another_event_never_overtakes_the_text_before_it() {
+        let bus = EventBus::new(64);
+        let mut sub = bus.subscribe();
+        bus.publish_delta("a", "before");
+        bus.publish(ev(1));
+        bus.publish_delta("a", "after");
+        assert_eq!(sub.next().await, Some(delta("a", "before")));
+        assert_eq!(sub.next().await, Some(Delivery::Event(Arc::new(ev(1)))));
+        assert_eq!(sub.next().await, Some(delta("a", "after")));
+    }
+
+    #[test]
+    fn outside_a_runtime_and_uncoalesced_deltas_go_at_once() {
+        let bus = EventBus::new(64);
+        let mut sub = bus.subscribe();
+        bus.publish_delta("a", "one");
+        assert_eq!(sub.try_next(), Some(delta("a", "one")));
+        let bus = EventBus::uncoalesced(64);
+        let mut sub = bus.subscribe();
+        bus.publish_delta("a", "x");
+        bus.publish_delta("a", "y");
+        assert_eq!(sub.try_next(), Some(delta("a", "x")));
+        assert_eq!(sub.try_next(), Some(delta("a", "y")));
+    }
+
+    #[tokio::test]
+    async fn text_waiting_when_the_bus_goes_is_delivered_then_the_stream_ends() {
+        let bus = EventBus::new(64);
+        let mut sub = bus.subscribe();
+        bus.publish_delta("a", "last words");
+        drop(bus);
+        assert_eq!(sub.next().await, Some(delta("a", "last words")));
+        assert_eq!(sub.next().await, None);
     }
 }

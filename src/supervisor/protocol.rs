@@ -202,6 +202,13 @@ pub enum Event {
         provider: String,
         model: String,
         simulated: bool,
+        /// What the prompt will cost, estimated from its length (one token per four
+        /// bytes) at the input price: the start of the live cost meter.
+        #[serde(default)]
+        prompt_estimate_micros: Micros,
+        /// The output price per million tokens, to price the streamed text as it comes.
+        #[serde(default)]
+        output_price_micros: Micros,
     },
     /// Streamed model output, as it arrives.
     ModelDelta { run_id: String, text: Arc<str> },

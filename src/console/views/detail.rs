@@ -187,9 +187,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Min(1),
     ])
     .areas(inner);
-    let cost = row.map(|r| r.cost).unwrap_or(0);
+    let (cost, estimated) = row.map(|r| r.shown_cost()).unwrap_or((0, false));
     let simulated = row.is_some_and(|r| r.simulated);
-    let estimated = row.is_some_and(|r| r.cost_estimated);
     // Tokens beside dollars; the state where there is room.
     let state = row
         .map(|r| format!("{} tokens   {} {}", r.tokens, r.state, r.step))

@@ -185,10 +185,11 @@ pub(super) fn money(micros: i64, simulated: bool) -> String {
 /// A run's cost as [`money`] shows it, led by `~` when some of it is an estimate (a
 /// provider reported no usage for a call).
 pub(super) fn run_cost(r: &crate::console::model::RunRow) -> String {
+    let (cost, estimated) = r.shown_cost();
     format!(
         "{}{}",
-        if r.cost_estimated { "~" } else { "" },
-        money(r.cost, r.simulated)
+        if estimated { "~" } else { "" },
+        money(cost, r.simulated)
     )
 }
 

@@ -198,7 +198,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if wide {
         widths.push(Constraint::Length(8));
     }
-    widths.extend([Constraint::Length(10), Constraint::Length(6)]);
+    widths.extend([Constraint::Length(11), Constraint::Length(6)]);
 
     let body_height = inner.height.saturating_sub(1) as usize;
     let sel = view.sel.min(rows.len() - 1);
