@@ -185,6 +185,29 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// `[webhook]`: where `ecca serve` receives work (`POST /webhooks/upwork`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The address to listen on; loopback unless a proxy in front needs otherwise.
+    pub listen: String,
+    /// The name of the signing secret in ecca's encrypted store (set it with
+    /// `ecca containers secret NAME --from-env VAR`).
+    pub secret: String,
+    /// Deliveries signed longer ago than this (or this far in the future) are refused.
+    pub max_age_secs: i64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: "127.0.0.1:8787".into(),
+            secret: "upwork-webhook".into(),
+            max_age_secs: 300,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OfflineConfig {
@@ -286,6 +309,7 @@ pub struct Config {
     /// Per-client settings, `[clients.ID]`: how its repository sets up, lints and tests
     /// itself when ecca's detection is not what the operator wants.
     pub clients: BTreeMap<String, ClientConfig>,
+    pub webhook: WebhookConfig,
 }
 
 /// Work on clients' repositories.
@@ -367,6 +391,9 @@ pub struct ClientConfig {
     pub base_branch: Option<String>,
     /// `owner/repo` for pull requests, when the repository URL does not say it.
     pub repo_slug: Option<String>,
+    /// The budget of this client's tasks that arrive without one (a webhook's jobs), in
+    /// US dollars; `budgets.task_usd` when unset.
+    pub task_usd: Option<f64>,
 }
 
 /// Built-in prices, dollars per million tokens: input, output, cache write (5 min), cache read.
@@ -508,6 +535,15 @@ impl Config {
 
     pub fn task_budget_micros(&self) -> Micros {
         usd_to_micros(self.budgets.task_usd).unwrap_or(0)
+    }
+
+    /// A client's default task budget: its own `task_usd`, else the global default.
+    pub fn client_task_budget_micros(&self, client_id: &str) -> Micros {
+        self.clients
+            .get(client_id)
+            .and_then(|c| c.task_usd)
+            .and_then(|usd| usd_to_micros(usd).ok())
+            .unwrap_or_else(|| self.task_budget_micros())
     }
 
     pub fn default_client_budget_micros(&self) -> Micros {

@@ -13,6 +13,7 @@ pub mod containers;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
+pub mod intake;
 pub mod ledger;
 pub mod llm;
 pub mod mcp;

@@ -10,6 +10,7 @@ mod money;
 pub mod output;
 mod review;
 mod run;
+mod serve;
 
 use crate::config::{Config, resolve_data_dir};
 use clap::{Parser, Subcommand};
@@ -145,6 +146,13 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: containers::ContainersCommand,
     },
+    /// Run the supervisor as a long-lived process that receives jobs on the Upwork
+    /// webhook (`POST /webhooks/upwork`); SIGTERM or Ctrl-C checkpoints its runs and stops.
+    Serve {
+        /// The address to listen on (default: [webhook] listen, 127.0.0.1:8787).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Container images, built with no registry.
     Images {
         #[command(subcommand)]
@@ -234,6 +242,7 @@ pub async fn main(cli: Cli) -> Result<(), String> {
     match cli.command {
         None => console::run(&setup, cli.demo).await,
         Some(CliCommand::Run(args)) => run::run(&setup, args).await,
+        Some(CliCommand::Serve { listen }) => serve::serve(&setup, listen).await,
         Some(CliCommand::Approve {
             task_id,
             critical_reviewed,

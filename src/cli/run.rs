@@ -240,13 +240,13 @@ pub(super) async fn execute_and_follow(
 
 /// SIGTERM and SIGINT, listened for from the start of a command: a signal that arrived
 /// before a listener existed would kill the process with the run left unmarked.
-struct StopSignals {
+pub(super) struct StopSignals {
     term: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn listen() -> Result<StopSignals, String> {
+    pub(super) fn listen() -> Result<StopSignals, String> {
         use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind| {
             signal(kind).map_err(|e| {
@@ -260,7 +260,7 @@ impl StopSignals {
     }
 
     /// The name of the next stop signal.
-    async fn next(&mut self) -> &'static str {
+    pub(super) async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",

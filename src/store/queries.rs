@@ -92,6 +92,37 @@ fn client_from_row(r: &Row<'_>) -> rusqlite::Result<ClientRecord> {
 }
 
 impl Store {
+    /// The task created for a job received from `source` (a webhook's idempotency key).
+    pub fn intake_task(&self, source: &str, job_id: &str) -> Result<Option<String>, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT task_id FROM intake_jobs WHERE source = ?1 AND job_id = ?2",
+                params![source, job_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::sql("reading a received job", e))
+    }
+
+    /// How long delivered tasks of a stack took from creation to delivery, median, in
+    /// milliseconds (the latest 200); None without history.
+    pub fn median_delivery_ms(&self, stack: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT completed_at - created_at FROM code_tasks
+                 WHERE stack = ?1 AND status = 'delivered' AND completed_at IS NOT NULL
+                 ORDER BY completed_at DESC LIMIT 200",
+            )
+            .map_err(|e| StoreError::sql("reading delivery times", e))?;
+        let mut took: Vec<i64> = stmt
+            .query_map(params![stack], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading delivery times", e))?;
+        took.sort_unstable();
+        Ok(took.get(took.len() / 2).copied())
+    }
+
     pub fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.reader()
             .query_row(

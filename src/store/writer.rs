@@ -94,6 +94,13 @@ pub enum WriteOp {
         status: String,
         finished_at: Option<i64>,
     },
+    /// The job from outside (a webhook's) that a task was created for: its idempotency key.
+    IntakeJob {
+        source: String,
+        job_id: String,
+        task_id: String,
+        at: i64,
+    },
     /// A client's monthly retainer (None: no retainer).
     ClientRetainer {
         client_id: String,
@@ -287,6 +294,16 @@ fn apply(
                    repo_url = COALESCE(excluded.repo_url, clients.repo_url)",
             )
             .and_then(|mut s| s.execute(params![c.id, c.name, c.monthly_budget_micros, c.repo_url, c.created_at])),
+        WriteOp::IntakeJob {
+            source,
+            job_id,
+            task_id,
+            at,
+        } => tx
+            .prepare_cached(
+                "INSERT INTO intake_jobs (source, job_id, task_id, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![source, job_id, task_id, at])),
         WriteOp::InsertTask(t) => tx
             .prepare_cached(
                 "INSERT INTO code_tasks (id, client_id, title, description, stack, source, agent_kind,
@@ -530,6 +547,7 @@ fn op_name(op: &WriteOp) -> &'static str {
         WriteOp::BudgetChange(_) => "saving a budget change",
         WriteOp::ClientRetainer { .. } => "saving a client's retainer",
         WriteOp::InsertBatch(_) => "saving a batch",
+        WriteOp::IntakeJob { .. } => "recording a received job",
         WriteOp::BatchStatus { .. } => "updating a batch",
     }
 }

@@ -32,6 +32,32 @@ impl Supervisor {
         self.launch(record, 1, first, Some(created)).await
     }
 
+    /// Starts a task for a job received from outside (`source`: `upwork`): the job is
+    /// recorded with the task in one transaction, so a job creates one task however often
+    /// it is delivered (a second delivery racing the first fails on the job's key).
+    pub async fn start_intake_task(
+        &self,
+        task: NewTask,
+        job_id: &str,
+    ) -> Result<Reply, SupervisorError> {
+        self.validate_task(&task)?;
+        let mode = self.resolved_mode(task.provider);
+        self.router(mode.as_str(), true)?;
+        let now = crate::time::now_ms();
+        let record = self.new_task_record(&task, mode, now);
+        let created = task_created(&record);
+        let first = vec![
+            WriteOp::InsertTask(Box::new(record.clone())),
+            WriteOp::IntakeJob {
+                source: task.source.clone(),
+                job_id: job_id.to_string(),
+                task_id: record.id.clone(),
+                at: now,
+            },
+        ];
+        self.launch(record, 1, first, Some(created)).await
+    }
+
     /// The provider a task runs on: the one asked for, else the configured one (`auto`
     /// resolved).
     pub(super) fn resolved_mode(&self, requested: Option<ProviderKind>) -> ProviderKind {
