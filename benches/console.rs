@@ -203,6 +203,7 @@ fn main() {
             let header = Header {
                 provider: ecca::config::ProviderKind::Offline,
                 tools: sup.tools_description(),
+                schedule: None,
             };
             let app = App::new(
                 keymap,

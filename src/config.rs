@@ -185,6 +185,27 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// `[schedule]`: the daily loop that starts the tasks queued with `ecca run --queue`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub enabled: bool,
+    /// A cron expression (five fields): when the loop starts the queued tasks.
+    pub cron: String,
+    /// The IANA time zone the expression is read in.
+    pub time_zone: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            enabled: true,
+            cron: "0 9 * * *".into(),
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
 /// `[webhook]`: where `ecca serve` receives work (`POST /webhooks/upwork`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -310,6 +331,7 @@ pub struct Config {
     /// itself when ecca's detection is not what the operator wants.
     pub clients: BTreeMap<String, ClientConfig>,
     pub webhook: WebhookConfig,
+    pub schedule: ScheduleConfig,
 }
 
 /// Work on clients' repositories.
@@ -535,6 +557,16 @@ impl Config {
 
     pub fn task_budget_micros(&self) -> Micros {
         usd_to_micros(self.budgets.task_usd).unwrap_or(0)
+    }
+
+    /// The daily loop, when enabled; the error says what to write in `[schedule]`.
+    pub fn daily_schedule(&self) -> Result<Option<crate::schedule::Schedule>, String> {
+        if !self.schedule.enabled {
+            return Ok(None);
+        }
+        crate::schedule::Schedule::parse(&self.schedule.cron, &self.schedule.time_zone)
+            .map(Some)
+            .map_err(|e| format!("[schedule] in the config: {e}"))
     }
 
     /// A client's default task budget: its own `task_usd`, else the global default.

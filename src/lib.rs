@@ -19,6 +19,7 @@ pub mod llm;
 pub mod mcp;
 pub mod money;
 pub mod repo;
+pub mod schedule;
 pub mod secrets;
 pub mod store;
 pub mod supervisor;

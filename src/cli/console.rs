@@ -97,9 +97,23 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
         .await
         .map_err(|e| e.0)?;
     }
+    // The daily loop runs wherever the supervisor does (one per data dir, by its lock).
+    let schedule = setup.config.daily_schedule()?;
+    let daily_stop = tokio_util::sync::CancellationToken::new();
+    if let Some(schedule) = schedule.clone() {
+        let clock = std::sync::Arc::new(crate::time::now_ms);
+        tokio::spawn(crate::schedule::run(
+            sup.clone(),
+            schedule,
+            clock,
+            daily_stop.clone(),
+        ));
+    }
+    let _stop_daily_loop = daily_stop.drop_guard();
     let header = Header {
         provider,
         tools: sup.tools_description(),
+        schedule,
     };
     let mut app = app_from_store(setup, &store, header)?;
     app.theme = theme;
@@ -182,6 +196,7 @@ pub fn screenshot(
         let header = Header {
             provider: setup.config.resolve_provider(&env),
             tools: "tools as configured".into(),
+            schedule: setup.config.daily_schedule().ok().flatten(),
         };
         let mut app = app_from_store(setup, &store, header)?;
         let first = if base == View::Approvals {

@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Print one JSON document at the end.
     #[arg(long)]
     pub json: bool,
+    /// Create the task and leave it for the daily loop (`[schedule]`) to start.
+    #[arg(long, conflicts_with = "auto_approve")]
+    pub queue: bool,
     /// Approve the deliverable as soon as it is ready.
     #[arg(long)]
     pub auto_approve: bool,
@@ -57,6 +60,10 @@ const DEFAULT_CLIENT: &str = "default";
 
 pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     let mut signals = StopSignals::listen()?;
+    if args.queue {
+        // A [schedule] that cannot run is said before anything is stored.
+        setup.config.daily_schedule()?;
+    }
     let env = |k: &str| std::env::var(k).ok();
     let provider = if args.dry_run {
         ProviderKind::Offline
@@ -119,6 +126,23 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.0)?;
         }
+        if args.queue {
+            // Checked before the task is stored: a bad [schedule] queues nothing.
+            let schedule = setup.config.daily_schedule()?;
+            let reply = sup
+                .execute(Command::QueueTask {
+                    task: Box::new(task),
+                })
+                .await
+                .map_err(|e| e.0)?;
+            let Reply::TaskQueued { task_id } = reply else {
+                return Err("the supervisor did not queue the task".into());
+            };
+            let next =
+                schedule.and_then(|s| s.next_after(crate::time::now_ms()).map(|at| s.describe(at)));
+            say_queued(&task_id, next.as_deref(), args.json);
+            return Ok(());
+        }
         let reply = sup
             .execute(Command::StartTask { task })
             .await
@@ -142,6 +166,22 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     stop_following(progress).await;
     tools.stop().await;
     reported
+}
+
+fn say_queued(task_id: &str, next: Option<&str>, json: bool) {
+    if json {
+        let doc = serde_json::json!({ "task_id": task_id, "status": "pending", "next_loop": next });
+        println!("{doc}");
+        return;
+    }
+    match next {
+        Some(at) => output::say(&format!(
+            "{task_id} queued: the daily loop starts it at {at} (while the console or `ecca serve` runs)"
+        )),
+        None => output::say(&format!(
+            "{task_id} queued, but the daily loop is off: set [schedule] enabled = true in the config to have it started"
+        )),
+    }
 }
 
 /// Which decision a command carries.

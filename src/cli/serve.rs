@@ -1,6 +1,7 @@
 //! `ecca serve`: the supervisor as a long-lived process that receives work from outside.
 //!
-//! Today it runs the supervisor with its tool servers and the Upwork webhook; runs it starts
+//! Today it runs the supervisor with its tool servers, the Upwork webhook and the daily
+//! loop (`crate::schedule`); runs it starts
 //! are interrupted at their last checkpoint when it stops (SIGTERM or Ctrl-C) and `ecca
 //! resume` continues them. The console does not attach to it yet: it holds the data dir's
 //! lock, as any other ecca process does.
@@ -48,6 +49,24 @@ pub(super) async fn serve(setup: &Setup, listen: Option<String>) -> Result<(), S
         "ecca serve: receiving jobs on http://{address}/webhooks/upwork; SIGTERM or Ctrl-C stops it"
     ));
     let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(schedule) = setup.config.daily_schedule()? {
+        let now = crate::time::now_ms();
+        say(&format!(
+            "daily loop {} ({}): next {}",
+            schedule.expression(),
+            schedule.time_zone(),
+            schedule
+                .next_after(now)
+                .map(|at| schedule.describe(at))
+                .unwrap_or_else(|| "never".into())
+        ));
+        tokio::spawn(crate::schedule::run(
+            sup.clone(),
+            schedule,
+            Arc::new(crate::time::now_ms),
+            shutdown.clone(),
+        ));
+    }
     let server = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

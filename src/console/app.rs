@@ -83,6 +83,8 @@ pub struct Header {
     /// The provider new tasks run on (`offline` when no key is configured).
     pub provider: ProviderKind,
     pub tools: String,
+    /// The daily loop this process runs, for its next slot.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 pub struct App {
@@ -639,6 +641,7 @@ fn done_sentence(what: &Command) -> String {
         Command::Revise { task_id, .. } => format!("{task_id} sent back for revision"),
         Command::Reject { task_id, .. } => format!("{task_id} rejected"),
         Command::StartTask { task } => format!("started: {}", task.title),
+        Command::QueueTask { task } => format!("queued for the daily loop: {}", task.title),
         Command::Cancel { task_id } => format!("{task_id} cancelled"),
         Command::Resume { task_id } | Command::Retry { task_id } => {
             format!("{task_id} working again")

@@ -275,6 +275,7 @@ pub fn app(theme: Theme, keymap: Keymap, view: View) -> App {
     let header = Header {
         provider: ProviderKind::Offline,
         tools: "MCP tool servers: code-execution, linter, vector-code".into(),
+        schedule: None,
     };
     let clients = vec!["acme".into(), "globex".into(), "initech".into()];
     let mut app = App::new(keymap, theme, header, rows(), clients, NOW);

@@ -104,6 +104,43 @@ impl Store {
             .map_err(|e| StoreError::sql("reading a received job", e))
     }
 
+    /// The latest slot of the daily loop claimed, as its scheduled instant (UTC ms).
+    pub fn last_schedule_slot(&self) -> Result<Option<i64>, StoreError> {
+        self.reader()
+            .query_row("SELECT MAX(slot_at) FROM schedule_slots", [], |r| r.get(0))
+            .map_err(|e| StoreError::sql("reading the daily loop's slots", e))
+    }
+
+    /// The daily loop's slots claimed: (slot, claimed at, tasks started, note), oldest first.
+    pub fn schedule_slots(&self) -> Result<Vec<(i64, i64, i64, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT slot_at, processed_at, started, note FROM schedule_slots ORDER BY slot_at",
+            )
+            .map_err(|e| StoreError::sql("reading the daily loop's slots", e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading the daily loop's slots", e))
+    }
+
+    /// Tasks queued for the daily loop: pending, never run, not part of a batch; oldest
+    /// first.
+    pub fn queued_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM code_tasks
+                 WHERE status = 'pending' AND batch_id IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.task_id = code_tasks.id)
+                 ORDER BY created_at, id"
+            ))
+            .map_err(|e| StoreError::sql("listing queued tasks", e))?;
+        stmt.query_map([], task_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("listing queued tasks", e))
+    }
+
     /// How long delivered tasks of a stack took from creation to delivery, median, in
     /// milliseconds (the latest 200); None without history.
     pub fn median_delivery_ms(&self, stack: &str) -> Result<Option<i64>, StoreError> {

@@ -101,6 +101,14 @@ pub enum WriteOp {
         task_id: String,
         at: i64,
     },
+    /// Slots of the daily loop claimed (scheduled instant, claimed at, note); a slot
+    /// claimed twice fails the transaction.
+    ScheduleSlots(Vec<(i64, i64, String)>),
+    /// How many tasks a claimed slot started.
+    ScheduleStarted {
+        slot_at: i64,
+        started: i64,
+    },
     /// A client's monthly retainer (None: no retainer).
     ClientRetainer {
         client_id: String,
@@ -304,6 +312,23 @@ fn apply(
                 "INSERT INTO intake_jobs (source, job_id, task_id, received_at) VALUES (?1, ?2, ?3, ?4)",
             )
             .and_then(|mut s| s.execute(params![source, job_id, task_id, at])),
+        WriteOp::ScheduleSlots(slots) => {
+            let mut done = Ok(0);
+            for (slot_at, at, note) in slots {
+                done = tx
+                    .prepare_cached(
+                        "INSERT INTO schedule_slots (slot_at, processed_at, note) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![slot_at, at, note]));
+                if done.is_err() {
+                    break;
+                }
+            }
+            done
+        }
+        WriteOp::ScheduleStarted { slot_at, started } => tx
+            .prepare_cached("UPDATE schedule_slots SET started = ?2 WHERE slot_at = ?1")
+            .and_then(|mut s| s.execute(params![slot_at, started])),
         WriteOp::InsertTask(t) => tx
             .prepare_cached(
                 "INSERT INTO code_tasks (id, client_id, title, description, stack, source, agent_kind,
@@ -548,6 +573,8 @@ fn op_name(op: &WriteOp) -> &'static str {
         WriteOp::ClientRetainer { .. } => "saving a client's retainer",
         WriteOp::InsertBatch(_) => "saving a batch",
         WriteOp::IntakeJob { .. } => "recording a received job",
+        WriteOp::ScheduleSlots(_) => "claiming a slot of the daily loop",
+        WriteOp::ScheduleStarted { .. } => "recording a slot's work",
         WriteOp::BatchStatus { .. } => "updating a batch",
     }
 }

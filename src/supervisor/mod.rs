@@ -200,6 +200,7 @@ impl Supervisor {
                 Ok(Reply::Done)
             }
             Command::StartTask { task } => self.start_task(task).await,
+            Command::QueueTask { task } => self.queue_task(*task).await,
             Command::Approve { task_id, review } => self.approve(&task_id, review).await,
             Command::Revise { task_id, note } => self.decide(&task_id, "revise", note).await,
             Command::Reject { task_id, note } => self.decide(&task_id, "reject", note).await,

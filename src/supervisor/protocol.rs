@@ -94,6 +94,8 @@ pub enum Command {
     },
     /// Creates a task and queues its first run.
     StartTask { task: NewTask },
+    /// Creates a task left pending for the daily loop to start (retainer work).
+    QueueTask { task: Box<NewTask> },
     /// Delivers a deliverable that awaits approval.
     Approve {
         task_id: String,
@@ -160,6 +162,9 @@ pub enum Reply {
     TaskStarted {
         task_id: String,
         run_id: String,
+    },
+    TaskQueued {
+        task_id: String,
     },
     BatchStarted {
         batch_id: String,

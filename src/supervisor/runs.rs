@@ -32,6 +32,35 @@ impl Supervisor {
         self.launch(record, 1, first, Some(created)).await
     }
 
+    /// Creates a task that waits, pending, for the daily loop.
+    pub(super) async fn queue_task(&self, task: NewTask) -> Result<Reply, SupervisorError> {
+        self.validate_task(&task)?;
+        let mode = self.resolved_mode(task.provider);
+        self.router(mode.as_str(), true)?;
+        let record = self.new_task_record(&task, mode, crate::time::now_ms());
+        let created = task_created(&record);
+        self.inner
+            .store
+            .write(vec![WriteOp::InsertTask(Box::new(record.clone()))])
+            .await?;
+        self.inner.bus.publish(created);
+        Ok(Reply::TaskQueued { task_id: record.id })
+    }
+
+    /// Starts every task queued for the daily loop (oldest first; the concurrency limit
+    /// holds them as usual); returns the ids started.
+    pub async fn start_queued(&self) -> Result<Vec<String>, SupervisorError> {
+        let mut started = Vec::new();
+        for task in self.inner.store.queued_tasks()? {
+            let id = task.id.clone();
+            match self.launch(task, 1, Vec::new(), None).await {
+                Ok(_) => started.push(id),
+                Err(e) => tracing::warn!(task = %id, error = %e.0, "a queued task did not start"),
+            }
+        }
+        Ok(started)
+    }
+
     /// Starts a task for a job received from outside (`source`: `upwork`): the job is
     /// recorded with the task in one transaction, so a job creates one task however often
     /// it is delivered (a second delivery racing the first fails on the job's key).

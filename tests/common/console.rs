@@ -23,6 +23,7 @@ pub fn app_for(sup: &Supervisor) -> App {
     let header = Header {
         provider: ProviderKind::Offline,
         tools: "none".into(),
+        schedule: None,
     };
     let rows = load_rows(sup.store()).unwrap();
     App::new(

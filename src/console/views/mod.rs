@@ -153,9 +153,20 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             format!("  {working} working · {waiting} awaiting approval · "),
             t.fg(Role::Muted),
         ),
+        Span::styled(next_slot(app), t.fg(Role::Muted)),
         Span::styled(app.header.tools.clone(), t.fg(Role::Muted)),
     ]);
     frame.render_widget(Paragraph::new(vec![first, second]), area);
+}
+
+/// `next loop Mon 09:00 UTC · ` when this process runs the daily loop.
+fn next_slot(app: &App) -> String {
+    app.header
+        .schedule
+        .as_ref()
+        .and_then(|s| s.next_after(app.now_ms).map(|at| s.describe(at)))
+        .map(|at| format!("next loop {at} · "))
+        .unwrap_or_default()
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
