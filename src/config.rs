@@ -185,6 +185,37 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// `[notifications]`: what the operator is told without looking, and where.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// A deliverable starts waiting for approval.
+    pub approval: bool,
+    /// A run fails.
+    pub failure: bool,
+    /// A client passes 80 % of its monthly cap.
+    pub budget: bool,
+    /// A bell and an OSC 9 notification in attached consoles.
+    pub terminal: bool,
+    /// A desktop notification (`notify-send`) where a desktop session is there.
+    pub desktop: bool,
+    /// A URL that receives a Slack-compatible JSON message (`{"text": …}`); empty: none.
+    pub webhook_url: String,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            approval: true,
+            failure: true,
+            budget: true,
+            terminal: true,
+            desktop: true,
+            webhook_url: String::new(),
+        }
+    }
+}
+
 /// `[schedule]`: the daily loop that starts the tasks queued with `ecca run --queue`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -332,6 +363,7 @@ pub struct Config {
     pub clients: BTreeMap<String, ClientConfig>,
     pub webhook: WebhookConfig,
     pub schedule: ScheduleConfig,
+    pub notifications: NotificationsConfig,
 }
 
 /// Work on clients' repositories.

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod llm;
 pub mod mcp;
 pub mod money;
+pub mod notify;
 pub mod repo;
 pub mod schedule;
 pub mod secrets;

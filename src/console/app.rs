@@ -74,6 +74,8 @@ pub enum Effect {
     StopLogs,
     /// ecca's per-tool call counts (Containers view).
     LoadToolStats,
+    /// Ring the terminal and show a notification (OSC 9) with this text.
+    Notify(String),
     Quit,
 }
 
@@ -383,6 +385,11 @@ impl App {
         effects.extend(self.clients.apply(event, self.view == View::Clients));
         match event {
             Event::ImagesProgress { line } => self.containers.build_progress = Some(line.clone()),
+            Event::Notice {
+                text,
+                terminal: true,
+                ..
+            } => effects.push(Effect::Notify(text.clone())),
             Event::ToolFinished { .. } if self.view == View::Containers => {
                 effects.push(Effect::LoadToolStats)
             }

@@ -13,12 +13,31 @@ use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyEventKind};
+use std::io::Write as _;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Shortest time between two frames (60 frames a second).
 pub const FRAME: Duration = Duration::from_millis(16);
+
+/// A terminal that can ring and show a notification; test backends stay silent.
+pub trait Notifier {
+    fn notify(&mut self, _text: &str) {}
+}
+
+impl<W: std::io::Write> Notifier for ratatui::backend::CrosstermBackend<W> {
+    /// OSC 9 (a desktop notification in iTerm2, WezTerm, kitty, foot, Windows Terminal),
+    /// then a bell for the others. Control characters are dropped from the text: it names
+    /// tasks and reasons that came from outside.
+    fn notify(&mut self, text: &str) {
+        let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+        let _ = write!(self, "\x1b]9;ecca: {clean}\x07\x07");
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+impl Notifier for ratatui::backend::TestBackend {}
 
 /// Events taken from the bus in one wake-up, at most.
 const DRAIN: usize = 256;
@@ -47,7 +66,7 @@ pub struct LoopReport {
 }
 
 /// Runs the console until the operator quits, `stop` resolves, or input ends.
-pub async fn run<B: Backend, I>(
+pub async fn run<B: Backend + Notifier, I>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut input: I,
@@ -180,6 +199,7 @@ where
         for effect in effects {
             match effect {
                 Effect::Quit => return Ok(LoopReport { frames }),
+                Effect::Notify(text) => terminal.backend_mut().notify(&text),
                 Effect::LoadDetail { task_id, request } => {
                     let store = store.clone();
                     let tx = done_tx.clone();

@@ -91,7 +91,21 @@ pub struct Subscription {
     rx: broadcast::Receiver<Arc<Event>>,
 }
 
+/// A handle that does not keep the bus alive: for tasks that publish while it lives.
+#[derive(Clone)]
+pub struct WeakEventBus(Weak<Shared>);
+
+impl WeakEventBus {
+    pub fn upgrade(&self) -> Option<EventBus> {
+        self.0.upgrade().map(|shared| EventBus { shared })
+    }
+}
+
 impl EventBus {
+    pub fn downgrade(&self) -> WeakEventBus {
+        WeakEventBus(Arc::downgrade(&self.shared))
+    }
+
     pub fn new(capacity: usize) -> EventBus {
         EventBus::with_coalescing(capacity, true)
     }

@@ -15,7 +15,7 @@ pub mod protocol;
 mod runs;
 
 pub use batches::BATCH_CAP_REASON;
-pub use bus::{Delivery, EventBus, Subscription};
+pub use bus::{Delivery, EventBus, Subscription, WeakEventBus};
 pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply};
 
 use crate::config::{Config, ProviderKind};
@@ -146,6 +146,13 @@ impl Supervisor {
         let sup = Supervisor {
             inner: Arc::new(inner),
         };
+        // The notifier holds the bus weakly: it ends when the supervisor goes.
+        tokio::spawn(crate::notify::run(
+            sup.inner.bus.subscribe(),
+            sup.inner.bus.downgrade(),
+            sup.inner.store.clone(),
+            sup.inner.config.notifications.clone(),
+        ));
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,

@@ -296,6 +296,13 @@ pub enum Event {
     ContainerChanged { name: String, verb: String },
     /// A line of `BuildImages`' progress.
     ImagesProgress { line: String },
+    /// Something the operator should hear about (`kind`: approval, failure, budget);
+    /// `terminal` says whether consoles ring for it.
+    Notice {
+        kind: String,
+        text: String,
+        terminal: bool,
+    },
 }
 
 impl Event {
@@ -320,7 +327,8 @@ impl Event {
             | Event::BatchStarted { .. }
             | Event::BatchFinished { .. }
             | Event::ContainerChanged { .. }
-            | Event::ImagesProgress { .. } => None,
+            | Event::ImagesProgress { .. }
+            | Event::Notice { .. } => None,
         }
     }
 }
