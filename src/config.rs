@@ -174,6 +174,9 @@ pub struct SupervisorConfig {
     pub concurrency: usize,
     /// Events the bus holds for a slow subscriber before telling it that it lagged.
     pub event_capacity: usize,
+    /// `ecca serve` resumes the runs found interrupted when it starts (its own stop, a
+    /// crash, a console closed mid-run).
+    pub resume_on_start: bool,
 }
 
 impl Default for SupervisorConfig {
@@ -181,6 +184,7 @@ impl Default for SupervisorConfig {
         SupervisorConfig {
             concurrency: 4,
             event_capacity: 4096,
+            resume_on_start: true,
         }
     }
 }

@@ -374,16 +374,26 @@ fn ecca_serve_receives_a_signed_job_and_checkpoints_on_sigterm() {
         "--budget-usd",
         "100",
     ]));
-    // Without its secret, serve refuses to start and says how to store it.
-    let out = common::ecca_command(dir.path())
-        .arg("serve")
-        .output()
+    // Without its secret, serve runs with the webhook off and says how to turn it on.
+    let mut bare = common::ecca_command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut out = std::io::BufReader::new(bare.stdout.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("stops it") {
+        let n = std::io::BufRead::read_line(&mut out, &mut said).unwrap();
+        assert!(n > 0, "serve ended early: {said}");
+    }
     assert!(
-        !out.status.success() && err.contains("ecca containers secret upwork-webhook"),
-        "{err}"
+        said.contains("webhook off") && said.contains("ecca containers secret upwork-webhook"),
+        "{said}"
     );
+    assert!(!said.contains("receiving jobs"), "{said}");
+    ok(common::ecca_command(dir.path()).args(["serve", "--stop"]));
+    assert!(bare.wait().unwrap().success());
     ok(common::ecca_command(dir.path())
         .args([
             "containers",

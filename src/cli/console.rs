@@ -65,6 +65,15 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
         // Simulated work that takes a moment, so a newcomer sees it move.
         config.offline.latency_ms = 600;
     }
+    if crate::supervisor::socket::Remote::connect(&setup.data_dir)
+        .await
+        .is_some()
+    {
+        return Err(format!(
+            "ecca serve is running for {}; the console cannot attach to it yet. Stop it with `ecca serve --stop` (its runs are checkpointed and resume here), or use the headless commands, which go through it",
+            setup.data_dir.display()
+        ));
+    }
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     let tools = super::mcp::tools(setup).await?;
     let mut options = SupervisorOptions::new(setup.data_dir.clone(), config.clone());

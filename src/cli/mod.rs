@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod console;
 pub mod containers;
+mod handle;
 mod lists;
 pub mod mcp;
 mod money;
@@ -146,12 +147,16 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: containers::ContainersCommand,
     },
-    /// Run the supervisor as a long-lived process that receives jobs on the Upwork
-    /// webhook (`POST /webhooks/upwork`); SIGTERM or Ctrl-C checkpoints its runs and stops.
+    /// Run the supervisor as a long-lived process: runs, the Upwork webhook, the daily loop,
+    /// and commands from other terminals on ecca.sock; SIGTERM, Ctrl-C or --stop checkpoints
+    /// its runs and stops it.
     Serve {
-        /// The address to listen on (default: [webhook] listen, 127.0.0.1:8787).
+        /// The webhook's address (default: [webhook] listen, 127.0.0.1:8787).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Stop the running `ecca serve` of this data dir.
+        #[arg(long, conflicts_with = "listen")]
+        stop: bool,
     },
     /// Container images, built with no registry.
     Images {
@@ -242,7 +247,7 @@ pub async fn main(cli: Cli) -> Result<(), String> {
     match cli.command {
         None => console::run(&setup, cli.demo).await,
         Some(CliCommand::Run(args)) => run::run(&setup, args).await,
-        Some(CliCommand::Serve { listen }) => serve::serve(&setup, listen).await,
+        Some(CliCommand::Serve { listen, stop }) => serve::serve(&setup, listen, stop).await,
         Some(CliCommand::Approve {
             task_id,
             critical_reviewed,

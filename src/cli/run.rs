@@ -2,6 +2,7 @@
 //! `cancel`): each starts an in-process supervisor, follows the run on the event bus and
 //! prints where it ended.
 
+use super::handle::Handle;
 use super::{Setup, output};
 use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
@@ -112,29 +113,27 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     }
     preflight(setup, provider).await?;
 
-    let (sup, tools) = start(setup, store).await?;
-    let progress = follow(sup.subscribe());
+    let mut handle = Handle::open(setup, store).await?;
     // The tools are stopped however the run ends.
     let reported = async {
         if client_missing {
             let budget = setup.config.default_client_budget_micros();
-            sup.execute(Command::UpsertClient {
-                id: client_id.clone(),
-                name: "Default client".into(),
-                monthly_budget_micros: budget,
-            })
-            .await
-            .map_err(|e| e.0)?;
+            handle
+                .execute(Command::UpsertClient {
+                    id: client_id.clone(),
+                    name: "Default client".into(),
+                    monthly_budget_micros: budget,
+                })
+                .await?;
         }
         if args.queue {
             // Checked before the task is stored: a bad [schedule] queues nothing.
             let schedule = setup.config.daily_schedule()?;
-            let reply = sup
+            let reply = handle
                 .execute(Command::QueueTask {
                     task: Box::new(task),
                 })
-                .await
-                .map_err(|e| e.0)?;
+                .await?;
             let Reply::TaskQueued { task_id } = reply else {
                 return Err("the supervisor did not queue the task".into());
             };
@@ -143,28 +142,24 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
             say_queued(&task_id, next.as_deref(), args.json);
             return Ok(());
         }
-        let reply = sup
-            .execute(Command::StartTask { task })
-            .await
-            .map_err(|e| e.0)?;
+        let reply = handle.execute(Command::StartTask { task }).await?;
         let Reply::TaskStarted { task_id, .. } = reply else {
             return Err("the supervisor did not start the task".into());
         };
-        let mut settled = settle(&sup, &task_id, &mut signals).await?;
+        let mut settled = handle.settle(&task_id, &mut signals).await?;
         if args.auto_approve && settled.status == TaskStatus::AwaitingApproval {
-            sup.execute(Command::Approve {
-                task_id: task_id.clone(),
-                review: Default::default(),
-            })
-            .await
-            .map_err(|e| e.0)?;
-            settled = settle(&sup, &task_id, &mut signals).await?;
+            handle
+                .execute(Command::Approve {
+                    task_id: task_id.clone(),
+                    review: Default::default(),
+                })
+                .await?;
+            settled = handle.settle(&task_id, &mut signals).await?;
         }
-        report(&sup, &settled, args.json)
+        report(handle.store(), &settled, args.json)
     }
     .await;
-    stop_following(progress).await;
-    tools.stop().await;
+    handle.close().await;
     reported
 }
 
@@ -207,8 +202,7 @@ pub(super) async fn decide(
             "task {task_id} does not exist; `ecca tasks` lists the tasks"
         ));
     }
-    let (sup, tools) = start(setup, store).await?;
-    let progress = follow(sup.subscribe());
+    let mut handle = Handle::open(setup, store).await?;
     let task_id = task_id.to_string();
     let approving = matches!(decision, Decision::Approve(_));
     let command = match decision {
@@ -235,9 +229,9 @@ pub(super) async fn decide(
         },
     };
     let reported = async {
-        sup.execute(command).await.map_err(|e| e.0)?;
-        let settled = settle(&sup, &task_id, &mut signals).await?;
-        report(&sup, &settled, false)?;
+        handle.execute(command).await?;
+        let settled = handle.settle(&task_id, &mut signals).await?;
+        report(handle.store(), &settled, false)?;
         // A delivery that failed puts the task back at the gate; a script must not read
         // that as delivered.
         if approving && settled.status == TaskStatus::AwaitingApproval {
@@ -248,8 +242,7 @@ pub(super) async fn decide(
         Ok(())
     }
     .await;
-    stop_following(progress).await;
-    tools.stop().await;
+    handle.close().await;
     reported
 }
 
@@ -262,19 +255,17 @@ pub(super) async fn execute_and_follow(
     follow_tasks: &[String],
 ) -> Result<(), String> {
     let mut signals = StopSignals::listen()?;
-    let (sup, tools) = start(setup, store).await?;
-    let progress = follow(sup.subscribe());
+    let mut handle = Handle::open(setup, store).await?;
     let reported = async {
-        sup.execute(command).await.map_err(|e| e.0)?;
+        handle.execute(command).await?;
         for task_id in follow_tasks {
-            let settled = settle(&sup, task_id, &mut signals).await?;
-            report(&sup, &settled, false)?;
+            let settled = handle.settle(task_id, &mut signals).await?;
+            report(handle.store(), &settled, false)?;
         }
         Ok(())
     }
     .await;
-    stop_following(progress).await;
-    tools.stop().await;
+    handle.close().await;
     reported
 }
 
@@ -310,7 +301,7 @@ impl StopSignals {
 
 /// Waits until the task's run rests. A stop signal instead interrupts every run at its
 /// last checkpoint and ends the command with the way to go on.
-async fn settle(
+pub(super) async fn settle(
     sup: &Supervisor,
     task_id: &str,
     signals: &mut StopSignals,
@@ -364,13 +355,13 @@ async fn preflight(setup: &Setup, provider: ProviderKind) -> Result<(), String> 
 
 /// Stops printing progress and waits until the printer has finished its line, so that
 /// nothing it prints lands after the command's last word.
-async fn stop_following(progress: tokio::task::JoinHandle<()>) {
+pub(super) async fn stop_following(progress: tokio::task::JoinHandle<()>) {
     progress.abort();
     let _ = progress.await;
 }
 
 /// Prints the run's progress to stderr as it happens (stdout keeps only the result).
-fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
+pub(super) fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(delivery) = sub.next().await {
             let event = match delivery {
@@ -389,7 +380,7 @@ fn follow(mut sub: Subscription) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn progress_line(event: &Event) -> Option<String> {
+pub(super) fn progress_line(event: &Event) -> Option<String> {
     Some(match event {
         Event::TaskCreated {
             task_id,
@@ -505,8 +496,8 @@ fn say_repo(r: &crate::engine::fsm::repo::RepoWork, result: Option<&str>) {
 }
 
 /// Prints where a task ended and turns an unhappy end into an error.
-fn report(sup: &Supervisor, task: &TaskRecord, as_json: bool) -> Result<(), String> {
-    let run = sup.store().latest_run(&task.id).map_err(|e| e.0)?;
+fn report(store: &Store, task: &TaskRecord, as_json: bool) -> Result<(), String> {
+    let run = store.latest_run(&task.id).map_err(|e| e.0)?;
     let agent: Option<Agent> = run
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.fsm_state).ok());

@@ -13,6 +13,7 @@ mod containers;
 mod lock;
 pub mod protocol;
 mod runs;
+pub mod socket;
 
 pub use batches::BATCH_CAP_REASON;
 pub use bus::{Delivery, EventBus, Subscription, WeakEventBus};

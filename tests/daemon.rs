@@ -1,0 +1,205 @@
+//! The real binary as a daemon: `ecca serve` owns the runs; `ecca run` and `ecca approve`
+//! from other processes go through its socket; a client killed mid-run leaves the run
+//! going; `ecca serve --stop` mid-run checkpoints it and the next `ecca serve` resumes it
+//! with no cost row lost or counted twice; a socket left by a killed daemon is ignored.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Stdio};
+
+fn ecca(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    common::ecca_command(dir).args(args).output().unwrap()
+}
+
+fn ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = ecca(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "ecca {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `ecca serve`, once it says it is ready; its stdout goes on being read into the buffer.
+fn serve(dir: &std::path::Path) -> (Child, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut child = common::ecca_command(dir)
+        .args(["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let buf = said.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while out.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.contains("stops it") {
+                let _ = ready_tx.send(());
+            }
+            buf.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("serve never became ready: {}", said.lock().unwrap()));
+    (child, said)
+}
+
+fn status(dir: &std::path::Path, task: &str) -> Option<String> {
+    let tasks: serde_json::Value =
+        serde_json::from_slice(&ecca(dir, &["tasks", "--json"]).stdout).ok()?;
+    tasks
+        .as_array()?
+        .iter()
+        .find(|t| t["id"] == task)
+        .and_then(|t| t["status"].as_str().map(String::from))
+}
+
+/// `ecca run` of a small task for acme, in the background.
+fn start_run(dir: &std::path::Path) -> Child {
+    common::ecca_command(dir)
+        .args([
+            "run",
+            "--task",
+            "Write a Python hello world",
+            "--client",
+            "acme",
+            "--dry-run",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Every cost row as (id, purpose); none before the store exists.
+fn purposes(db: &std::path::Path) -> Vec<(i64, String)> {
+    use rusqlite::{Connection, OpenFlags};
+    let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return vec![];
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+    let Ok(mut stmt) = conn.prepare("SELECT id, purpose FROM cost_log ORDER BY id") else {
+        return vec![];
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("config.toml"), "[offline]\nlatency_ms = 1500\n").unwrap();
+    ok(
+        d,
+        &[
+            "clients",
+            "add",
+            "acme",
+            "--name",
+            "Acme",
+            "--budget-usd",
+            "100",
+        ],
+    );
+    let (mut daemon, said) = serve(d);
+    let socket = d.join("ecca.sock");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the socket is private");
+
+    // A run started from another process, then that process killed: the run goes on.
+    let mut client = start_run(d);
+    common::wait_until("T-0001 working in the daemon", 120, || {
+        status(d, "T-0001").is_some_and(|s| s == "running")
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+    common::wait_until("T-0001 at the gate though its client is gone", 180, || {
+        status(d, "T-0001").is_some_and(|s| s == "awaiting_approval")
+    });
+
+    // The console will not fight the daemon for the data dir: it says what to do.
+    let out = ecca(d, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ecca serve --stop"),
+        "{err}"
+    );
+
+    // Approve from a third process, through the daemon.
+    let out = ecca(d, &["approve", "T-0001"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("through ecca serve"), "{stderr}");
+    assert!(stdout.contains("T-0001 delivered"), "{stdout}");
+
+    // Stop the daemon mid-run: the run is checkpointed; the next daemon resumes it and no
+    // cost row is lost or counted twice.
+    let db = d.join("ecca.db");
+    let mut second_client = start_run(d);
+    let first_rows = purposes(&db).len();
+    common::wait_until("two calls of T-0002 recorded", 120, || {
+        purposes(&db).len() >= first_rows + 2
+    });
+    ok(d, &["serve", "--stop"]);
+    assert!(daemon.wait().unwrap().success(), "{}", said.lock().unwrap());
+    assert!(
+        said.lock().unwrap().contains("T-0002 interrupted"),
+        "{}",
+        said.lock().unwrap()
+    );
+    assert!(!socket.exists(), "the socket goes with the daemon");
+    // Its client was waiting on the daemon: it ends saying so, not with a result.
+    assert!(!second_client.wait().unwrap().success());
+    let before = purposes(&db);
+    assert_eq!(status(d, "T-0002").as_deref(), Some("interrupted"));
+
+    let (mut daemon, said) = serve(d);
+    assert!(
+        said.lock().unwrap().contains("T-0002 resumed"),
+        "{}",
+        said.lock().unwrap()
+    );
+    common::wait_until("T-0002 at the gate after the restart", 180, || {
+        status(d, "T-0002").is_some_and(|s| s == "awaiting_approval")
+    });
+    let after = purposes(&db);
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "rows before the stop are kept"
+    );
+    let mut second: Vec<&str> = after[first_rows..]
+        .iter()
+        .map(|(_, p)| p.as_str())
+        .collect();
+    second.sort_unstable();
+    assert_eq!(
+        second,
+        ["evaluate", "plan", "tests", "write"],
+        "each call of T-0002 once"
+    );
+
+    // A daemon killed outright leaves its socket file: it is ignored, and commands run in
+    // their own process again.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGKILL) };
+    daemon.wait().unwrap();
+    assert!(socket.exists());
+    let out = ecca(d, &["reject", "T-0002", "--note", "not needed"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("through ecca serve"), "{stderr}");
+    assert_eq!(status(d, "T-0002").as_deref(), Some("rejected"));
+}
