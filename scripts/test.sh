@@ -66,6 +66,15 @@ for component in rustfmt clippy; do
   fi
 done
 
+# A build from a clean checkout gains nothing from incremental caches, which took 1.6 GB
+# of the target directory here; a full disk makes the linker die with SIGBUS, so say early
+# when space is short.
+export CARGO_INCREMENTAL=0
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
+  printf 'warning: only %s MiB free here; the build and the tests need about 4 GiB (target/ and the Docker images)\n' "$((free_kib / 1024))" >&2
+fi
+
 say "formatting (cargo fmt --check)"
 cargo fmt --all --check
 

@@ -80,7 +80,7 @@ pub async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
             Effect::LoadToolStats => app.tool_stats_loaded(sup.tool_stats()),
             // Docker's streams: the containers tests drive the real binary instead.
             Effect::WatchContainers | Effect::FollowLogs { .. } | Effect::StopLogs => {}
-            // The terminal's bell: tests/notifications.rs checks the bytes.
+            // The terminal's bell: tests/suite/notifications.rs checks the bytes.
             Effect::Notify(_) | Effect::Quit => {}
         }
     }

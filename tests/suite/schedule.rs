@@ -2,7 +2,7 @@
 //! first look owes nothing, a slot starts the queued tasks once, a downtime is caught up
 //! once per missed day, and restarts inside a slot never run it again.
 
-mod common;
+use crate::common;
 
 use ecca::domain::TaskStatus;
 use ecca::schedule::{Schedule, tick, utc_ms};

@@ -1,7 +1,7 @@
 //! MCP servers as real processes: client-github with a client's token, and the client
 //! living through a server that is killed and restarted.
 
-mod common;
+use crate::common;
 
 use axum::http::HeaderMap;
 use axum::{Json, Router, routing::post};

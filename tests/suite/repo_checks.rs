@@ -2,7 +2,7 @@
 //! mounted read-only in the real sandbox. These tests need Docker and the ecca-sandbox
 //! image; without them they fail and say so.
 
-mod common;
+use crate::common;
 
 use ecca::config::ClientConfig;
 use ecca::engine::tools::ExecReport;

@@ -2,7 +2,7 @@
 //! audited, effective at once; a raised cap resumes the runs it paused), the month's
 //! figures, and the client report whose totals equal the ledger to the micro-dollar.
 
-mod common;
+use crate::common;
 
 use common::{MockLlm, Scripted, anthropic_stream, ecca_command};
 use ecca::budgets::month::{MonthInputs, client_months};

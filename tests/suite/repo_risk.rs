@@ -3,7 +3,7 @@
 //! and is delivered only with both a critical review and a noted secret override; a
 //! one-line README change scores next to nothing.
 
-mod common;
+use crate::common;
 
 use common::fixture_repo::python_project;
 use common::git_remote::bare_git;

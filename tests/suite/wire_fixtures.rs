@@ -3,7 +3,7 @@
 //! must parse, and its tokens and cost must be the ones the stream reports, priced by the
 //! built-in price table.
 
-mod common;
+use crate::common;
 
 use common::{MockLlm, Scripted};
 use ecca::config::{Config, Endpoint};

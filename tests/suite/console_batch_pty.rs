@@ -4,13 +4,13 @@
 //! tested for real in the sandbox) waits for approval; then the Clients view shows the
 //! month the batch spent, and `ecca batch status` agrees.
 
-mod common;
+use crate::common;
 
 use common::ecca_command;
 use common::pty::start_console;
 use serde_json::Value;
 
-const EXAMPLE: &str = include_str!("../examples/rork-batch.toml");
+const EXAMPLE: &str = include_str!("../../examples/rork-batch.toml");
 
 #[test]
 fn the_rork_example_is_forecast_launched_and_followed_in_the_console() {

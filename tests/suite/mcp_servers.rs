@@ -1,7 +1,5 @@
 //! Each MCP server on a loopback port, driven by ecca's real client over HTTP.
 
-mod common;
-
 use ecca::mcp::client::{CallError, McpClients};
 use ecca::mcp::servers::{
     self, code_assistant::CodeAssistant, code_context::CodeContext, confine::Root, linter::Linter,
@@ -259,7 +257,7 @@ async fn code_assistant_applies_all_files_or_none() {
 
     // Links to an outside folder and file, and the root itself: every write through them
     // is refused and nothing appears outside. (Planted temporary names need the server's
-    // own pid and counter; tests/confinement.rs plants them beside a server process.)
+    // own pid and counter; tests/confinement/ plants them beside a server process.)
     let outside = tempfile::tempdir().unwrap();
     let o = outside.path();
     std::os::unix::fs::symlink(o, p.join("out")).unwrap();

@@ -1,6 +1,6 @@
 //! The headless command line, run as a real process.
 
-mod common;
+use crate::common;
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! A real ecca process killed with SIGKILL mid-run: after restart the run is interrupted,
 //! `ecca resume` finishes it, and every cost row written before the kill is there once.
 
-mod common;
+use crate::common;
 
 use ecca::config::Config;
 use ecca::domain::TaskStatus;

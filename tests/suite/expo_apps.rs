@@ -5,7 +5,7 @@
 //! eslint and tested by node's test runner in the sandbox. These tests need Docker and the
 //! sandbox image built with its node tools (scripts/test.sh builds it).
 
-mod common;
+use crate::common;
 
 use ecca::console::model::load_detail;
 use ecca::domain::TaskStatus;

@@ -449,10 +449,16 @@ fn audit_has_one_entry_per_git_invocation() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // The harness names a test by its path below the crate: `repo_git::audited_flow_…`.
+    let child_test: Vec<&str> = module_path!()
+        .split("::")
+        .skip(1)
+        .chain(["audited_flow_in_a_child"])
+        .collect();
     let out = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "audited_flow_in_a_child",
+            &child_test.join("::"),
             "--include-ignored",
             "--nocapture",
             "--test-threads=1",

@@ -2,7 +2,7 @@
 //! auth (clone, refusals, push), GitHub's pull-request API (success shape and refusals), and
 //! the fixture repositories (a Python project whose tests pass, or fail when broken).
 
-mod common;
+use crate::common;
 
 use common::fixture_repo::{many_files, python_project, run_git};
 use common::git_remote::{GitRemote, git_token_env};

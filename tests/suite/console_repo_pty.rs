@@ -4,7 +4,7 @@
 //! delivered; outside the console the client's remote has the branch, GitHub (a local
 //! stand-in) has the pull request, and the task points at it.
 
-mod common;
+use crate::common;
 
 use common::fixture_repo::python_project;
 use common::git_remote::{GitRemote, SERVED_SLUG};

@@ -1,7 +1,7 @@
 //! The console driven by injected events: real supervisor events and keys in, effects out,
 //! performed by the test as the loop would. And the loop itself, counting frames.
 
-mod common;
+use crate::common;
 
 use ecca::config::ProviderKind;
 use ecca::console::app::{App, Effect, View};

@@ -2,7 +2,7 @@
 //! terminal, a reader that leaves early ends the command quietly, and every refusal names
 //! a way on that the named command accepts.
 
-mod common;
+use crate::common;
 
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader};

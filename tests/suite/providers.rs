@@ -1,6 +1,6 @@
 //! The real providers against a local server that speaks their streaming wire formats.
 
-mod common;
+use crate::common;
 
 use common::{MockLlm, Scripted, anthropic_event, anthropic_stream, openai_stream};
 use ecca::config::Endpoint;

@@ -3,7 +3,7 @@
 //! going; `ecca serve --stop` mid-run checkpoints it and the next `ecca serve` resumes it
 //! with no cost row lost or counted twice; a socket left by a killed daemon is ignored.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::process::{Child, Stdio};

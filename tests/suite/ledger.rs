@@ -1,6 +1,6 @@
 //! The ledger under load: exact sums, and no call ever started past a cap.
 
-mod common;
+use crate::common;
 
 use common::{MockLlm, Scripted, anthropic_stream, openai_stream};
 use ecca::config::{Config, ProviderKind};

@@ -1,7 +1,7 @@
 //! The headless commands against a store that fails, cannot be opened, or is being made
 //! for the first time, and a run that is told to stop.
 
-mod common;
+use crate::common;
 
 use ecca::domain::TaskStatus;
 use ecca::supervisor::{Supervisor, SupervisorOptions};

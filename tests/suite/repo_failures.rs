@@ -3,7 +3,7 @@
 //! cancelled deliverable, and a push refused at approval time. Each leaves nothing behind
 //! (no worktree, no pushed branch) and says why.
 
-mod common;
+use crate::common;
 
 use common::fixture_repo::python_project;
 use common::git_remote::{GitRemote, SERVED_SLUG, bare_git};

@@ -2,7 +2,7 @@
 //! model (through the real binary), the forecast against the actual, retry of failed apps,
 //! cancel, the batch cap, and an over-budget launch refused without a trace.
 
-mod common;
+use crate::common;
 
 use common::ecca_command;
 use ecca::batch::forecast::forecast;
@@ -11,7 +11,7 @@ use ecca::config::{Config, ProviderKind};
 use ecca::domain::TaskStatus;
 use ecca::supervisor::{Command, NewBatch, Reply, Supervisor, SupervisorOptions};
 
-const EXAMPLE: &str = include_str!("../examples/rork-batch.toml");
+const EXAMPLE: &str = include_str!("../../examples/rork-batch.toml");
 
 async fn supervisor(dir: &std::path::Path) -> Supervisor {
     let sup = Supervisor::start(SupervisorOptions::new(dir.to_path_buf(), Config::default()))

@@ -3,7 +3,7 @@
 //! and writes no row; random bodies and headers never bring the listener down. And the real
 //! binary: `ecca serve` receives a job and checkpoints on SIGTERM.
 
-mod common;
+use crate::common;
 
 use ecca::intake::{Intake, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use ecca::supervisor::Supervisor;

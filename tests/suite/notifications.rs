@@ -2,7 +2,7 @@
 //! published as `Event::Notice` and posted to a webhook in Slack's format; a console rings
 //! with OSC 9 and a bell, control characters removed.
 
-mod common;
+use crate::common;
 
 use ecca::console::event_loop::Notifier;
 use ecca::supervisor::{Command, Delivery, Event, NewTask, Reply};

@@ -5,7 +5,7 @@
 //! nowhere else: not in the store's files, logs, output, audit, events, the pull request, or
 //! the arguments of any process ecca starts.
 
-mod common;
+use crate::common;
 
 use common::fixture_repo::python_project;
 use common::git_remote::{GitRemote, SERVED_SLUG};

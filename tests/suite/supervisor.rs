@@ -1,6 +1,6 @@
 //! The supervisor: concurrency limit, cancel, and the serialisable contract.
 
-mod common;
+use crate::common;
 
 use ecca::config::ProviderKind;
 use ecca::domain::TaskStatus;

@@ -2,7 +2,7 @@
 //! from the New task form, see it reach the approval queue, revise it with a note, see it
 //! come back, approve it, and find the decisions and the delivery in the store.
 
-mod common;
+use crate::common;
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use rusqlite::{Connection, OpenFlags};

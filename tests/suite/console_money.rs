@@ -4,7 +4,7 @@
 //! it go on; a manifest opened by path is forecast, launched after a confirmation and
 //! followed on the scoreboard to the approval gate.
 
-mod common;
+use crate::common;
 
 use common::console::{app_for, key, perform, pump, supervisor};
 use ecca::console::app::{Effect, Overlay, View};

@@ -1,7 +1,7 @@
 //! `ecca audit` and `ecca diff` run as the real binary on a store filled through the
 //! store's own writer, the way a repository run leaves it.
 
-mod common;
+use crate::common;
 
 use ecca::domain::TaskStatus;
 use ecca::engine::fsm::Agent;
