@@ -352,11 +352,20 @@ impl Supervisor {
                         "task {task_id} stopped because the store failed: {why}; once that is fixed, the next start marks the task interrupted and `ecca resume {task_id}` continues it"
                     )));
                 }
-                return self
+                let mut task = self
                     .inner
                     .store
                     .task(task_id)?
-                    .ok_or_else(|| SupervisorError(format!("task {task_id} does not exist")));
+                    .ok_or_else(|| SupervisorError(format!("task {task_id} does not exist")))?;
+                // A run stopped by the supervisor's own stop exits before `interrupt_all`
+                // marks it in the store: say what it is, not the `running` still stored.
+                if self.inner.shutdown.is_cancelled() && task.status.is_in_flight() {
+                    task.status = TaskStatus::Interrupted;
+                    task.status_reason = Some(format!(
+                        "the supervisor stopped; `ecca resume {task_id}` continues it from its last checkpoint"
+                    ));
+                }
+                return Ok(task);
             }
             notified.await;
         }
