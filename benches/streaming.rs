@@ -14,6 +14,7 @@
 
 use ecca::console::app::View;
 use ecca::console::keymap::Keymap;
+use ecca::console::link::{Events, Link};
 use ecca::console::theme::Theme;
 use ecca::console::{event_loop, fixture};
 use ecca::supervisor::{EventBus, Supervisor, SupervisorOptions};
@@ -112,7 +113,8 @@ fn measure(view: View, coalesced: bool, sup: &Supervisor) -> Figures {
     } else {
         EventBus::uncoalesced(4096)
     };
-    let events = bus.subscribe();
+    let events = Events::Local(bus.subscribe());
+    let link = Link::Local(sup.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = stream(bus, stop.clone());
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::sink())).expect("terminal");
@@ -133,7 +135,7 @@ fn measure(view: View, coalesced: bool, sup: &Supervisor) -> Figures {
                 &mut app,
                 futures::stream::pending(),
                 events,
-                sup,
+                &link,
                 sup.store().clone(),
                 tokio::time::sleep(Duration::from_secs(SECONDS)),
             )

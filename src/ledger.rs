@@ -244,6 +244,16 @@ impl Ledger {
             .unwrap_or(0)
     }
 
+    /// Money held by in-flight calls, for every client that has some.
+    pub fn reserved_by_client(&self) -> std::collections::BTreeMap<String, Micros> {
+        self.books()
+            .clients
+            .iter()
+            .filter(|(_, c)| c.book.reserved > 0)
+            .map(|(id, c)| (id.clone(), c.book.reserved))
+            .collect()
+    }
+
     /// A task's new budget, effective for its next call.
     pub fn set_task_cap(&self, task_id: &str, cap: Micros) {
         if let Some(t) = self.books().tasks.get_mut(task_id) {

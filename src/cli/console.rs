@@ -1,10 +1,13 @@
-//! `ecca` with no command: the console on the embedded store, with the supervisor and the
-//! tool servers in the same process. `--demo` adds a sample client and a few tasks.
+//! `ecca` with no command: the console. It attaches to `ecca serve` of the data dir,
+//! starting one in the background when none runs, so closing the console never stops a
+//! run. `--in-process` (and `--demo`) keep the supervisor and the tool servers in the
+//! console's own process instead. `--demo` adds a sample client and a few tasks.
 
 use super::Setup;
 use crate::config::ProviderKind;
 use crate::console::app::{App, Header};
 use crate::console::keymap::Keymap;
+use crate::console::link::{Events, Link};
 use crate::console::theme::Theme;
 use crate::console::{event_loop, terminal};
 use crate::store::Store;
@@ -56,23 +59,75 @@ const DEMO_TASKS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
-    let (theme, keymap) = look(setup)?;
+pub async fn run(setup: &Setup, demo: bool, in_process: bool) -> Result<(), String> {
+    let daemon = crate::supervisor::socket::Remote::connect(&setup.data_dir)
+        .await
+        .is_some();
+    if daemon && (demo || in_process) {
+        return Err(format!(
+            "ecca serve is running for {} and owns its runs; open the console without {} to attach to it, or stop it first with `ecca serve --stop`",
+            setup.data_dir.display(),
+            if demo { "--demo" } else { "--in-process" }
+        ));
+    }
+    if demo || in_process {
+        return run_in_process(setup, demo).await;
+    }
+    // A console that cannot draw should not leave a daemon behind it.
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return Err("the console needs a terminal; use the headless commands (ecca --help)".into());
+    }
+    if !daemon {
+        super::serve::start_in_background(setup).await?;
+    }
+    run_attached(setup).await
+}
+
+/// The console on `ecca serve`: commands and events over its socket, views from the
+/// store file.
+async fn run_attached(setup: &Setup) -> Result<(), String> {
+    let link = Link::Daemon {
+        data_dir: setup.data_dir.clone(),
+        config: Box::new(setup.config.clone()),
+    };
+    let events = link.subscribe().await.ok_or_else(|| {
+        format!(
+            "ecca serve for {} stopped answering before the console could attach; start it with `ecca serve` and open the console again",
+            setup.data_dir.display()
+        )
+    })?;
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    if store
+        .clients_with_spend(&crate::time::current_month())
+        .map_err(|e| e.0)?
+        .is_empty()
+    {
+        link.execute(Command::UpsertClient {
+            id: "default".into(),
+            name: "Default client".into(),
+            monthly_budget_micros: setup.config.default_client_budget_micros(),
+        })
+        .await?;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let header = Header {
+        provider: setup.config.resolve_provider(&env),
+        tools: "tools: in ecca serve".into(),
+        schedule: setup.config.daily_schedule()?,
+    };
+    let app = app_from_store(setup, &store, header)?;
+    draw_until_quit(app, events, &link, store).await
+}
+
+/// The console with the supervisor and the tool servers in this process.
+async fn run_in_process(setup: &Setup, demo: bool) -> Result<(), String> {
     let env = |k: &str| std::env::var(k).ok();
     let provider = setup.config.resolve_provider(&env);
     let mut config = setup.config.clone();
     if demo && config.offline.latency_ms == 0 {
         // Simulated work that takes a moment, so a newcomer sees it move.
         config.offline.latency_ms = 600;
-    }
-    if crate::supervisor::socket::Remote::connect(&setup.data_dir)
-        .await
-        .is_some()
-    {
-        return Err(format!(
-            "ecca serve is running for {}; the console cannot attach to it yet. Stop it with `ecca serve --stop` (its runs are checkpointed and resume here), or use the headless commands, which go through it",
-            setup.data_dir.display()
-        ));
     }
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     let tools = super::mcp::tools(setup).await?;
@@ -124,9 +179,7 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
         tools: sup.tools_description(),
         schedule,
     };
-    let mut app = app_from_store(setup, &store, header)?;
-    app.theme = theme;
-    app.keymap = keymap;
+    let app = app_from_store(setup, &store, header)?;
     if demo {
         for (title, description, stack) in DEMO_TASKS {
             let task = NewTask {
@@ -147,6 +200,20 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
                 .map_err(|e| e.0)?;
         }
     }
+    let result =
+        draw_until_quit(app, Events::Local(events), &Link::Local(sup.clone()), store).await;
+    tools.stop().await;
+    result
+}
+
+/// The terminal taken over and the console's loop run until the operator quits or a
+/// SIGTERM comes.
+async fn draw_until_quit(
+    mut app: App,
+    events: Events,
+    link: &Link,
+    store: Store,
+) -> Result<(), String> {
     // The SIGTERM listener exists before the terminal is touched: a SIGTERM that came
     // before it would kill the process with the terminal left raw in the alternate screen.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -158,9 +225,8 @@ pub async fn run(setup: &Setup, demo: bool) -> Result<(), String> {
     let stop = async move {
         terminate.recv().await;
     };
-    let result = event_loop::run(&mut term, &mut app, input, events, &sup, store, stop).await;
+    let result = event_loop::run(&mut term, &mut app, input, events, link, store, stop).await;
     drop(guard);
-    tools.stop().await;
     result.map(|_| ())
 }
 

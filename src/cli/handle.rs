@@ -4,6 +4,7 @@
 use super::Setup;
 use super::output;
 use super::run::{StopSignals, follow, progress_line, settle, start, stop_following};
+use crate::domain::TaskStatus;
 use crate::store::{Store, TaskRecord};
 use crate::supervisor::socket::{Remote, socket_path};
 use crate::supervisor::{Command, Reply, Supervisor};
@@ -46,7 +47,10 @@ impl Handle {
                 Ok(mut rx) => {
                     let followed = followed.clone();
                     Some(tokio::spawn(async move {
-                        while let Some(event) = rx.recv().await {
+                        while let Some(delivery) = rx.recv().await {
+                            let crate::supervisor::Delivery::Event(event) = delivery else {
+                                continue;
+                            };
                             let ours = event.task_id().is_some_and(|id| {
                                 followed.lock().map(|f| f.contains(id)).unwrap_or(false)
                             });
@@ -95,11 +99,23 @@ impl Handle {
                 }
                 tokio::select! {
                     settled = remote.wait_settled(task_id) => {
-                        settled?;
-                        store
+                        let settled = settled?;
+                        let mut task = store
                             .task(task_id)
                             .map_err(|e| e.0)?
-                            .ok_or_else(|| format!("task {task_id} does not exist"))
+                            .ok_or_else(|| format!("task {task_id} does not exist"))?;
+                        // The daemon's answer wins over a store read that raced its
+                        // stop: a run it interrupted may still be stored as running.
+                        if let Some(status) = TaskStatus::parse(&settled)
+                            && status != task.status
+                            && task.status.is_in_flight()
+                        {
+                            task.status = status;
+                            task.status_reason = Some(format!(
+                                "ecca serve stopped; `ecca resume {task_id}` continues it from its last checkpoint"
+                            ));
+                        }
+                        Ok(task)
                     }
                     signal = signals.next() => Err(format!(
                         "stopped by {signal}; {task_id} goes on in ecca serve (`ecca tasks` shows where it is)"

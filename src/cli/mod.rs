@@ -33,6 +33,11 @@ pub struct Cli {
     /// With no command: open the console with a sample client and tasks already working.
     #[arg(long)]
     pub demo: bool,
+    /// With no command: run the supervisor inside the console, as before `ecca serve`
+    /// existed (closing the console interrupts its runs). Without it the console attaches
+    /// to `ecca serve`, starting one in the background when none runs.
+    #[arg(long)]
+    pub in_process: bool,
     #[command(subcommand)]
     pub command: Option<CliCommand>,
 }
@@ -220,6 +225,8 @@ pub enum ClientsCommand {
 pub struct Setup {
     pub data_dir: PathBuf,
     pub config: Config,
+    /// Where `config` was read from (it may not exist: then the defaults).
+    pub config_path: PathBuf,
 }
 
 impl Setup {
@@ -237,7 +244,11 @@ impl Setup {
             ));
         }
         let config = Config::load(&path).map_err(|e| e.0)?;
-        Ok(Setup { data_dir, config })
+        Ok(Setup {
+            data_dir,
+            config,
+            config_path: path,
+        })
     }
 }
 
@@ -245,7 +256,7 @@ impl Setup {
 pub async fn main(cli: Cli) -> Result<(), String> {
     let setup = Setup::resolve(&cli)?;
     match cli.command {
-        None => console::run(&setup, cli.demo).await,
+        None => console::run(&setup, cli.demo, cli.in_process).await,
         Some(CliCommand::Run(args)) => run::run(&setup, args).await,
         Some(CliCommand::Serve { listen, stop }) => serve::serve(&setup, listen, stop).await,
         Some(CliCommand::Approve {

@@ -2,8 +2,8 @@
 //! servers, the Upwork webhook (when its signing secret is stored) and the daily loop, and
 //! speaks the Command/Event contract on `ecca.sock` in the data dir, so headless commands
 //! from other terminals go through it. SIGTERM, Ctrl-C or `ecca serve --stop` checkpoint
-//! its runs (`ecca resume` continues them) and stop it. The console does not attach to it
-//! yet.
+//! its runs (`ecca resume` continues them) and stop it. The console attaches to it, and
+//! starts one in the background when none runs (`start_in_background`).
 
 use super::Setup;
 use super::output::say;
@@ -35,6 +35,8 @@ pub(super) async fn serve(setup: &Setup, listen: Option<String>, stop: bool) -> 
     if setup.config.supervisor.resume_on_start {
         resume_interrupted(&sup).await?;
     }
+    // Batches left running carry on starting their apps here.
+    sup.resume_batches().map_err(|e| e.0)?;
     let unix = socket::bind(&setup.data_dir)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(socket::serve(sup.clone(), unix, shutdown.clone()));
@@ -169,4 +171,79 @@ async fn webhook_listener(setup: &Setup, listen: Option<String>) -> Result<Webho
         format!("could not listen on {listen}: {e}; choose another address with --listen or [webhook] listen")
     })?;
     Ok(Webhook::On(listener, secret))
+}
+
+/// Starts `ecca serve` for this data dir as a background process of its own session (it
+/// outlives the console that started it), its output in `serve.log` in the data dir, and
+/// returns once its socket answers.
+pub(super) async fn start_in_background(setup: &Setup) -> Result<(), String> {
+    use std::os::unix::process::CommandExt as _;
+    crate::store::create_private_dir(&setup.data_dir).map_err(|e| e.0)?;
+    let log_path = setup.data_dir.join("serve.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| {
+            format!(
+                "could not open {} for ecca serve's output: {e}",
+                log_path.display()
+            )
+        })?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| format!("could not share {}: {e}", log_path.display()))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        format!("could not find this ecca's own executable to start ecca serve: {e}")
+    })?;
+    say(&format!(
+        "starting ecca serve in the background (its output: {}); `ecca serve --stop` stops it",
+        log_path.display()
+    ));
+    let mut command = std::process::Command::new(exe);
+    command.arg("--data-dir").arg(&setup.data_dir);
+    // No config file: the daemon takes the same defaults as this console.
+    if setup.config_path.exists() {
+        command.arg("--config").arg(&setup.config_path);
+    }
+    command
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    // A session of its own: the terminal's hang-up and Ctrl-C do not reach it.
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start ecca serve: {e}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if Remote::connect(&setup.data_dir).await.is_some() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last: Vec<&str> = said.lines().rev().take(3).collect();
+            let last: Vec<&str> = last.into_iter().rev().collect();
+            return Err(format!(
+                "ecca serve could not start ({status}): {}; see {} (or open the console with --in-process)",
+                last.join(" / "),
+                log_path.display()
+            ));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "ecca serve started but did not answer on {} within 2 minutes; see {}",
+                socket::socket_path(&setup.data_dir).display(),
+                log_path.display()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -4,11 +4,12 @@
 //! reads, commands) runs off the loop and comes back as a message.
 
 use super::app::{App, Effect};
+use super::link::{Events, Link};
 use super::model::load_detail;
 use super::views;
 use crate::containers::watch::ContainerWatch;
 use crate::store::Store;
-use crate::supervisor::{Command, Subscription, Supervisor};
+use crate::supervisor::Command;
 use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -38,6 +39,9 @@ impl<W: std::io::Write> Notifier for ratatui::backend::CrosstermBackend<W> {
 }
 
 impl Notifier for ratatui::backend::TestBackend {}
+
+/// How often a console whose daemon went away looks for it again.
+const REATTACH: Duration = Duration::from_millis(500);
 
 /// Events taken from the bus in one wake-up, at most.
 const DRAIN: usize = 256;
@@ -70,8 +74,8 @@ pub async fn run<B: Backend + Notifier, I>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut input: I,
-    mut events: Subscription,
-    supervisor: &Supervisor,
+    events: Events,
+    link: &Link,
     store: Store,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<LoopReport, String>
@@ -83,7 +87,11 @@ where
     let highlighter = super::highlight::Highlighter::spawn(move |reply| {
         let _ = to_loop.blocking_send(Done::Highlighted(reply));
     });
-    let switch_percent = supervisor.config().budgets.switch_at_percent;
+    let switch_percent = link.config().budgets.switch_at_percent;
+    // `None` while the daemon the console is attached to is away; then it is asked again
+    // every half second.
+    let mut events = Some(events);
+    let mut reattach_at: Option<Instant> = None;
     // Effects to act on before waiting again: the start's loads, and loads that finished
     // work asks for.
     let mut pending: Vec<Effect> = app.start();
@@ -140,20 +148,45 @@ where
                     }
                     Some(Ok(_)) => vec![],
                 },
-                delivery = events.next() => match delivery {
-                    Some(d) => {
+                delivery = next_delivery(&mut events) => match (delivery, &mut events) {
+                    (Some(d), Some(source)) => {
                         // The events already waiting go in the same wake-up (a bounded
                         // number, so keys are never kept waiting behind a flood).
                         let mut effects = app.apply(&d);
                         for _ in 0..DRAIN {
-                            match events.try_next() {
+                            match source.try_next() {
                                 Some(d) => effects.extend(app.apply(&d)),
                                 None => break,
                             }
                         }
                         effects
                     }
-                    None => break,
+                    _ if link.is_daemon() => {
+                        // The daemon went away (stopped, restarted, killed): its runs are
+                        // its own; say so and look for it again.
+                        events = None;
+                        reattach_at = Some(Instant::now() + REATTACH);
+                        app.report_error(format!(
+                            "lost ecca serve for {}; reattaching when it is back (`ecca serve` starts it)",
+                            link.data_dir().display()
+                        ));
+                        vec![]
+                    }
+                    _ => break,
+                },
+                _ = sleep_until(reattach_at) => match link.subscribe().await {
+                    Some(source) => {
+                        events = Some(source);
+                        reattach_at = None;
+                        app.notice = Some(("attached to ecca serve again".into(), false));
+                        app.dirty = true;
+                        // What happened while away is in the store.
+                        vec![Effect::ReloadRows]
+                    }
+                    None => {
+                        reattach_at = Some(Instant::now() + REATTACH);
+                        vec![]
+                    }
                 },
                 done = done_rx.recv() => {
                     match done {
@@ -218,26 +251,30 @@ where
                 }
                 Effect::LoadClients { request } => {
                     let store = store.clone();
-                    let sup = supervisor.clone();
+                    let link = link.clone();
                     let tx = done_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let reserved = |client: &str| sup.client_reserved(client);
-                        let months = super::loads::clients(
-                            &store,
-                            sup.config(),
-                            &reserved,
-                            crate::time::now_ms(),
-                        );
-                        let _ = tx.blocking_send(Done::Clients(request, months));
+                    tokio::spawn(async move {
+                        let held = link.reserved().await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            let reserved = |client: &str| held.get(client).copied().unwrap_or(0);
+                            let months = super::loads::clients(
+                                &store,
+                                link.config(),
+                                &reserved,
+                                crate::time::now_ms(),
+                            );
+                            let _ = tx.blocking_send(Done::Clients(request, months));
+                        })
+                        .await;
                     });
                 }
                 Effect::LoadForecast { path, request } => {
                     let store = store.clone();
-                    let sup = supervisor.clone();
+                    let config = link.config().clone();
                     let tx = done_tx.clone();
                     let mode = app.header.provider.as_str().to_string();
                     tokio::task::spawn_blocking(move || {
-                        let f = super::loads::forecast_of(&store, sup.config(), &path, &mode);
+                        let f = super::loads::forecast_of(&store, &config, &path, &mode);
                         let _ = tx.blocking_send(Done::Forecast(request, Box::new(f)));
                     });
                 }
@@ -262,12 +299,16 @@ where
                         containers = Some(ContainerWatch::spawn());
                     }
                     app.containers.servers =
-                        crate::mcp::registry::Registry::of_data_dir(supervisor.data_dir())
+                        crate::mcp::registry::Registry::of_data_dir(link.data_dir())
                             .map(|r| r.servers.keys().cloned().collect())
                             .unwrap_or_default();
                 }
                 Effect::LoadToolStats => {
-                    let _ = done_tx.try_send(Done::ToolStats(supervisor.tool_stats()));
+                    let link = link.clone();
+                    let tx = done_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Done::ToolStats(link.tool_stats().await)).await;
+                    });
                 }
                 Effect::StopLogs => {
                     if let Some(task) = logs_task.take() {
@@ -285,14 +326,10 @@ where
                     )));
                 }
                 Effect::Send(command) => {
-                    let sup = supervisor.clone();
+                    let link = link.clone();
                     let tx = done_tx.clone();
                     tokio::spawn(async move {
-                        let result = sup
-                            .execute(command.clone())
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.0);
+                        let result = link.execute(command.clone()).await;
                         let _ = tx.send(Done::Command(Box::new(command), result)).await;
                     });
                 }
@@ -303,6 +340,14 @@ where
         task.abort();
     }
     Ok(LoopReport { frames })
+}
+
+/// The next delivery of the supervisor's events; never, while there is no source.
+async fn next_delivery(events: &mut Option<Events>) -> Option<crate::supervisor::Delivery> {
+    match events {
+        Some(source) => source.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The watcher's next snapshot; never, while there is no watcher.

@@ -8,6 +8,7 @@ pub mod fixture_containers;
 pub mod fixture_money;
 pub mod form;
 pub mod keymap;
+pub mod link;
 pub mod loads;
 pub mod model;
 pub mod ring;

@@ -222,7 +222,7 @@ pub trait Tools: Send + Sync {
 }
 
 /// Calls of one tool of one server, as ecca's client counted them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolCallStats {
     pub server: String,
     /// Where the calls went (an in-process server or a container's endpoint).

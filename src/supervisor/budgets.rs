@@ -33,6 +33,11 @@ impl Supervisor {
         self.inner.ledger.client_reserved(client_id)
     }
 
+    /// Money held by in-flight calls, for every client that has some.
+    pub fn reserved_by_client(&self) -> std::collections::BTreeMap<String, Micros> {
+        self.inner.ledger.reserved_by_client()
+    }
+
     pub(super) async fn set_client_cap(
         &self,
         client_id: &str,

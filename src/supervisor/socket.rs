@@ -35,6 +35,16 @@ pub struct Request {
     pub subscribe: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Query>,
+}
+
+/// A read-only question about the daemon's in-memory state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Query {
+    Reserved,
+    ToolStats,
 }
 
 impl Request {
@@ -45,6 +55,7 @@ impl Request {
             wait_settled: None,
             subscribe: false,
             stop: false,
+            query: None,
         }
     }
 }
@@ -65,6 +76,10 @@ pub struct Answer {
     pub lagged: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<std::collections::BTreeMap<String, i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_stats: Option<Vec<crate::engine::tools::ToolCallStats>>,
 }
 
 /// Binds the socket (a stale file from a process that died is replaced: the data dir's
@@ -205,6 +220,18 @@ async fn handle(
                 return;
             }
         }
+    } else if let Some(query) = request.query {
+        let answered = match query {
+            Query::Reserved => Answer {
+                reserved: Some(sup.reserved_by_client()),
+                ..Answer::default()
+            },
+            Query::ToolStats => Answer {
+                tool_stats: Some(sup.tool_stats()),
+                ..Answer::default()
+            },
+        };
+        let _ = tx.send(answer(Ok(answered))).await;
     } else if request.stop {
         let _ = tx
             .send(Answer {
@@ -219,7 +246,7 @@ async fn handle(
             .send(Answer {
                 id,
                 error: Some(
-                    "a request names one of execute, wait_settled, subscribe or stop".into(),
+                    "a request names one of execute, wait_settled, subscribe, query or stop".into(),
                 ),
                 ..Answer::default()
             })
@@ -294,14 +321,29 @@ impl Remote {
             .ok_or_else(|| "the daemon (ecca serve) gave no status".into())
     }
 
+    /// Money held by in-flight calls, per client.
+    pub async fn reserved(&mut self) -> Result<std::collections::BTreeMap<String, i64>, String> {
+        let mut request = Request::new(0);
+        request.query = Some(Query::Reserved);
+        Ok(self.ask(request).await?.reserved.unwrap_or_default())
+    }
+
+    /// ecca's own counts of the tool calls its runs made.
+    pub async fn tool_stats(&mut self) -> Result<Vec<crate::engine::tools::ToolCallStats>, String> {
+        let mut request = Request::new(0);
+        request.query = Some(Query::ToolStats);
+        Ok(self.ask(request).await?.tool_stats.unwrap_or_default())
+    }
+
     pub async fn stop(&mut self) -> Result<(), String> {
         let mut request = Request::new(0);
         request.stop = true;
         self.ask(request).await.map(|_| ())
     }
 
-    /// Turns this connection into the daemon's event stream.
-    pub async fn subscribe(mut self) -> Result<mpsc::Receiver<Event>, String> {
+    /// Turns this connection into the daemon's event stream; the channel closes when the
+    /// daemon goes away.
+    pub async fn subscribe(mut self) -> Result<mpsc::Receiver<Delivery>, String> {
         let mut request = Request::new(self.next_id);
         request.subscribe = true;
         let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
@@ -314,11 +356,17 @@ impl Remote {
         tokio::spawn(async move {
             let _keep_open = self.write;
             while let Ok(Some(line)) = self.read.next_line().await {
-                if let Ok(Answer {
-                    event: Some(event), ..
-                }) = serde_json::from_str::<Answer>(&line)
-                    && tx.send(event).await.is_err()
-                {
+                let delivery = match serde_json::from_str::<Answer>(&line) {
+                    Ok(Answer {
+                        event: Some(event), ..
+                    }) => Delivery::Event(std::sync::Arc::new(event)),
+                    Ok(Answer {
+                        lagged: Some(missed),
+                        ..
+                    }) => Delivery::Lagged { missed },
+                    _ => continue,
+                };
+                if tx.send(delivery).await.is_err() {
                     return;
                 }
             }

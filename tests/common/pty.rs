@@ -24,9 +24,18 @@ pub struct Console {
     pub screen: Screen,
 }
 
-/// Starts `ecca ARGS` in a pseudo-terminal of `cols`×`rows`, with `env` set and no model
-/// key, model endpoint, config path or data dir taken from the test's own environment.
+/// Starts `ecca --in-process ARGS` (the console with its own supervisor: nothing is left
+/// running after the test) in a pseudo-terminal of `cols`×`rows`, with `env` set and no
+/// model key, model endpoint, config path or data dir taken from the test's own environment.
 pub fn start_console(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
+    let mut with = vec!["--in-process"];
+    with.extend_from_slice(args);
+    start_binary(&with, env, cols, rows)
+}
+
+/// Starts `ecca ARGS` in a pseudo-terminal as [`start_console`] does, as an operator would:
+/// the console attaches to `ecca serve`, starting one when none runs.
+pub fn start_binary(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
     let pty = native_pty_system()
         .openpty(PtySize {
             rows,

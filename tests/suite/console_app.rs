@@ -6,6 +6,7 @@ use crate::common;
 use ecca::config::ProviderKind;
 use ecca::console::app::{App, Effect, View};
 use ecca::console::keymap::Keymap;
+use ecca::console::link::{Events, Link};
 use ecca::console::model::load_detail;
 use ecca::console::theme::Theme;
 use ecca::console::{event_loop, render, svg};
@@ -153,8 +154,8 @@ async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
         &mut term,
         &mut app,
         idle,
-        sup.subscribe(),
-        &sup,
+        Events::Local(sup.subscribe()),
+        &Link::Local(sup.clone()),
         sup.store().clone(),
         tokio::time::sleep(Duration::from_secs(2)),
     )
@@ -187,8 +188,8 @@ async fn nothing_happening_draws_no_frame_and_bursts_are_coalesced() {
         &mut term,
         &mut app,
         futures::stream::pending(),
-        sub,
-        &sup,
+        Events::Local(sub),
+        &Link::Local(sup.clone()),
         sup.store().clone(),
         tokio::time::sleep(Duration::from_millis(1500)),
     )
@@ -224,8 +225,8 @@ async fn the_loop_highlights_the_visible_diff_off_the_ui_thread() {
         &mut term,
         &mut app,
         futures::stream::pending(),
-        sup.subscribe(),
-        &sup,
+        Events::Local(sup.subscribe()),
+        &Link::Local(sup.clone()),
         sup.store().clone(),
         tokio::time::sleep(Duration::from_secs(5)),
     )

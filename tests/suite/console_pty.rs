@@ -66,7 +66,7 @@ fn start(
         })
         .unwrap();
     let mut cmd = CommandBuilder::new(common::ecca_bin());
-    cmd.args(["--data-dir", dir.to_str().unwrap()]);
+    cmd.args(["--in-process", "--data-dir", dir.to_str().unwrap()]);
     cmd.env("TERM", "xterm-256color");
     cmd.env_remove("ANTHROPIC_API_KEY");
     cmd.env_remove("OPENAI_API_KEY");

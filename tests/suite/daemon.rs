@@ -2,6 +2,8 @@
 //! from other processes go through its socket; a client killed mid-run leaves the run
 //! going; `ecca serve --stop` mid-run checkpoints it and the next `ecca serve` resumes it
 //! with no cost row lost or counted twice; a socket left by a killed daemon is ignored.
+//! Consoles attach to it (starting one when none runs): runs outlive a killed console, two
+//! consoles show the same runs, and a console reattaches to a daemon that came back.
 
 use crate::common;
 
@@ -97,6 +99,7 @@ fn purposes(db: &std::path::Path) -> Vec<(i64, String)> {
 fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let _cleanup = StopDaemons(d.to_path_buf());
     std::fs::write(d.join("config.toml"), "[offline]\nlatency_ms = 1500\n").unwrap();
     ok(
         d,
@@ -127,8 +130,9 @@ fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
         status(d, "T-0001").is_some_and(|s| s == "awaiting_approval")
     });
 
-    // The console will not fight the daemon for the data dir: it says what to do.
-    let out = ecca(d, &[]);
+    // A console asked to run its own supervisor will not fight the daemon for the data
+    // dir: it says what to do.
+    let out = ecca(d, &["--in-process"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("ecca serve --stop"),
@@ -181,15 +185,28 @@ fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
         &before[..],
         "rows before the stop are kept"
     );
-    let mut second: Vec<&str> = after[first_rows..]
+    // Each call of T-0002 once, in the loop's order: a plan, then per iteration a write,
+    // its tests and an evaluation (how many iterations the evaluator asks for does not
+    // matter; a lost or a doubled row breaks the pattern).
+    let second: Vec<&str> = after[first_rows..]
         .iter()
         .map(|(_, p)| p.as_str())
         .collect();
-    second.sort_unstable();
+    let iterations = second.len().saturating_sub(1) / 3;
+    let expected: Vec<&str> = std::iter::once("plan")
+        .chain(["write", "tests", "evaluate"].repeat(iterations.max(1)))
+        .collect();
+    assert_eq!(second, expected, "each call of T-0002 once, in order");
+    let calls = common::read_store(
+        &db,
+        "code_tasks",
+        "SELECT model_calls FROM code_tasks WHERE id = 'T-0002'",
+        |r| r.get::<_, i64>(0),
+    );
     assert_eq!(
-        second,
-        ["evaluate", "plan", "tests", "write"],
-        "each call of T-0002 once"
+        calls,
+        Some(second.len() as i64),
+        "the task counts the rows it has"
     );
 
     // A daemon killed outright leaves its socket file: it is ignored, and commands run in
@@ -202,4 +219,126 @@ fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("through ecca serve"), "{stderr}");
     assert_eq!(status(d, "T-0002").as_deref(), Some("rejected"));
+}
+
+/// The pids of `ecca serve` processes of data dir `d` (read from /proc).
+fn serve_pids(d: &std::path::Path) -> Vec<i32> {
+    let dir = d.to_string_lossy().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).to_string())
+                .collect();
+            args.iter().any(|a| a == "serve") && args.iter().any(|a| a == &dir)
+        })
+        .collect()
+}
+
+/// Stops every `ecca serve` of the data dir when the test ends, however it ends.
+struct StopDaemons(std::path::PathBuf);
+
+impl Drop for StopDaemons {
+    fn drop(&mut self) {
+        for pid in serve_pids(&self.0) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn consoles_attach_to_ecca_serve_and_its_runs_outlive_them() {
+    use common::pty::start_binary;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _cleanup = StopDaemons(d.to_path_buf());
+    std::fs::write(
+        d.join("config.toml"),
+        "[offline]\nlatency_ms = 3000\n[tools]\nmode = \"none\"\n",
+    )
+    .unwrap();
+    let d_str = d.to_str().unwrap();
+
+    // The first console finds no daemon and starts one, in a session of its own.
+    let mut first = start_binary(&["--data-dir", d_str], &[], 140, 40);
+    first
+        .screen
+        .wait_for("No runs yet. Press n to launch a task.", 120);
+    assert_eq!(serve_pids(d).len(), 1, "one ecca serve started");
+    for n in 1..=4 {
+        first.screen.keys(b"n");
+        first.screen.wait_for("New task", 60);
+        first
+            .screen
+            .keys(format!("Attached run {n}: a Python hello world").as_bytes());
+        first.screen.keys(&[0x13]); // Ctrl-S
+        first
+            .screen
+            .wait_for(&format!("started: Attached run {n}"), 60);
+    }
+
+    // A second console attaches to the same daemon and shows the same four runs.
+    let mut second = start_binary(&["--data-dir", d_str], &[], 140, 40);
+    for n in 1..=4 {
+        second
+            .screen
+            .wait_for(&format!("Attached run {n}: a Python"), 60);
+    }
+    assert_eq!(serve_pids(d).len(), 1, "the second console started none");
+
+    // Killing the first console stops none of the runs: all four reach the gate. (Each
+    // takes at least 12 s of simulated calls: some are still working at the kill.)
+    let working: Vec<Option<String>> = (1..=4).map(|n| status(d, &format!("T-000{n}"))).collect();
+    first.child.kill().unwrap();
+    first.wait_exit(60);
+    assert!(
+        working.iter().any(|s| s.as_deref() == Some("running")),
+        "runs were working when the console went: {working:?}"
+    );
+    common::wait_until(
+        "four runs at the gate after the console was killed",
+        240,
+        || {
+            (1..=4)
+                .all(|n| status(d, &format!("T-000{n}")).is_some_and(|s| s == "awaiting_approval"))
+        },
+    );
+    second.screen.wait_for("Approvals (4)", 60);
+
+    // Approve from a third process while the second console is attached: it sees it.
+    let out = ecca(d, &["approve", "T-0001"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("through ecca serve"), "{stderr}");
+    second.screen.wait_for("Approvals (3)", 60);
+
+    // The daemon stops: the console says so and stays; when a daemon is back, it
+    // reattaches and goes on showing what happens.
+    ok(d, &["serve", "--stop"]);
+    second.screen.wait_for("lost ecca serve", 60);
+    let (mut daemon, _said) = serve(d);
+    second.screen.wait_for("attached to ecca serve again", 60);
+    let out = ecca(d, &["reject", "T-0002", "--note", "not needed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    second.screen.wait_for("Approvals (2)", 60);
+
+    // Quitting the console leaves the daemon and its runs alone.
+    second.screen.keys(b"q");
+    second.wait_exit(60);
+    assert_eq!(status(d, "T-0003").as_deref(), Some("awaiting_approval"));
+    ok(d, &["serve", "--stop"]);
+    assert!(daemon.wait().unwrap().success());
+    common::wait_until("no ecca serve left", 60, || serve_pids(d).is_empty());
 }

@@ -1,0 +1,124 @@
+//! Where the console's supervisor is: in this process (`--in-process`, tests, `--demo`),
+//! or in `ecca serve`, reached over its socket. Views read the store file either way; the
+//! link carries commands, the event stream and the little state that lives only in the
+//! supervisor's memory (money held by in-flight calls, tool-call counts).
+
+use crate::config::Config;
+use crate::engine::tools::ToolCallStats;
+use crate::supervisor::socket::Remote;
+use crate::supervisor::{Command, Delivery, Subscription, Supervisor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+pub enum Link {
+    Local(Supervisor),
+    /// `ecca serve` of `data_dir`; a connection per request, so a daemon that restarts is
+    /// found again by the next one.
+    Daemon {
+        data_dir: PathBuf,
+        config: Box<Config>,
+    },
+}
+
+/// The supervisor's events, from the bus of this process or from the daemon's socket.
+pub enum Events {
+    Local(Subscription),
+    Daemon(mpsc::Receiver<Delivery>),
+}
+
+impl Events {
+    /// The next delivery; `None` once the supervisor is gone.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Events::Local(sub) => sub.next().await,
+            Events::Daemon(rx) => rx.recv().await,
+        }
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        match self {
+            Events::Local(sub) => sub.try_next(),
+            Events::Daemon(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
+fn gone(data_dir: &Path) -> String {
+    format!(
+        "ecca serve for {} does not answer; the console reattaches when it is back (`ecca serve` starts it)",
+        data_dir.display()
+    )
+}
+
+impl Link {
+    pub fn config(&self) -> &Config {
+        match self {
+            Link::Local(sup) => sup.config(),
+            Link::Daemon { config, .. } => config,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        match self {
+            Link::Local(sup) => sup.data_dir(),
+            Link::Daemon { data_dir, .. } => data_dir,
+        }
+    }
+
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Link::Daemon { .. })
+    }
+
+    async fn remote(data_dir: &Path) -> Result<Remote, String> {
+        Remote::connect(data_dir)
+            .await
+            .ok_or_else(|| gone(data_dir))
+    }
+
+    pub async fn execute(&self, command: Command) -> Result<(), String> {
+        match self {
+            Link::Local(sup) => sup.execute(command).await.map(|_| ()).map_err(|e| e.0),
+            Link::Daemon { data_dir, .. } => Self::remote(data_dir)
+                .await?
+                .execute(command)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// A new subscription to the supervisor's events; for the daemon, `None` while it
+    /// does not answer.
+    pub async fn subscribe(&self) -> Option<Events> {
+        match self {
+            Link::Local(sup) => Some(Events::Local(sup.subscribe())),
+            Link::Daemon { data_dir, .. } => {
+                let remote = Remote::connect(data_dir).await?;
+                remote.subscribe().await.ok().map(Events::Daemon)
+            }
+        }
+    }
+
+    /// Money held by in-flight calls, per client (none while the daemon is away).
+    pub async fn reserved(&self) -> BTreeMap<String, i64> {
+        match self {
+            Link::Local(sup) => sup.reserved_by_client(),
+            Link::Daemon { data_dir, .. } => match Self::remote(data_dir).await {
+                Ok(mut r) => r.reserved().await.unwrap_or_default(),
+                Err(_) => BTreeMap::new(),
+            },
+        }
+    }
+
+    pub async fn tool_stats(&self) -> Vec<ToolCallStats> {
+        match self {
+            Link::Local(sup) => sup.tool_stats(),
+            Link::Daemon { data_dir, .. } => match Self::remote(data_dir).await {
+                Ok(mut r) => r.tool_stats().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+}
