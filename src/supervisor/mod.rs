@@ -168,6 +168,11 @@ impl Supervisor {
         self.inner.bus.subscribe()
     }
 
+    /// The bus the runs publish on, for benchmarks that stand in for runs.
+    pub fn event_bus(&self) -> EventBus {
+        self.inner.bus.clone()
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
