@@ -7,6 +7,7 @@ use crate::config::ProviderKind;
 use crate::domain::TaskStatus;
 use crate::money::format_usd;
 use crate::store::{BatchRecord, Store, TaskRecord};
+use crate::supervisor::socket::{Events, Remote, socket_path};
 use crate::supervisor::{Command, Delivery, Event, NewBatch, Reply, Supervisor};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,9 @@ pub(super) async fn command(setup: &Setup, command: BatchCommand) -> Result<(), 
         }
         BatchCommand::Cancel { id } => {
             let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+            if let Some(remote) = Remote::connect(&setup.data_dir).await {
+                return cancel_through_daemon(setup, remote, store, &id).await;
+            }
             let (sup, tools) = run::start(setup, store).await?;
             let done = sup
                 .execute(Command::CancelBatch {
@@ -175,12 +179,68 @@ fn print_forecast(f: &Forecast) {
     }
 }
 
-/// Starts or retries a batch on a supervisor of this process and follows it to its end.
+fn say_through_daemon(setup: &Setup) {
+    output::tell(&format!(
+        "through ecca serve ({}): the batch goes on if this command stops",
+        socket_path(&setup.data_dir).display()
+    ));
+}
+
+/// Cancels a batch of `ecca serve` and waits until none of its apps is working.
+async fn cancel_through_daemon(
+    setup: &Setup,
+    mut remote: Remote,
+    store: Store,
+    id: &str,
+) -> Result<(), String> {
+    say_through_daemon(setup);
+    remote
+        .execute(Command::CancelBatch {
+            batch_id: id.to_string(),
+        })
+        .await?;
+    for task in store.batch_tasks(id).map_err(|e| e.0)? {
+        remote.wait_settled(&task.id).await?;
+    }
+    status(&store, id, false)
+}
+
+/// Starts or retries a batch of `ecca serve` and follows it to its end; a stop signal
+/// leaves it working there.
+async fn follow_batch_through_daemon(
+    setup: &Setup,
+    mut remote: Remote,
+    command: Command,
+) -> Result<(), String> {
+    say_through_daemon(setup);
+    let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
+    // Subscribed before the command, so that no event of the batch is missed.
+    let listener = Remote::connect(&setup.data_dir)
+        .await
+        .ok_or("ecca serve stopped answering; `ecca serve` starts it again")?;
+    let mut events = Events::Daemon(listener.subscribe().await?);
+    let (batch_id, task_ids) = match remote.execute(command).await? {
+        Reply::BatchStarted { batch_id, task_ids } => (batch_id, task_ids),
+        other => return Err(format!("ecca serve answered {other:?} to a batch")),
+    };
+    output::say(&format!(
+        "{batch_id}: {} app(s) going; `ecca batch status {batch_id}` shows the scoreboard",
+        task_ids.len()
+    ));
+    follow_until_finished(None, &mut events, &batch_id).await?;
+    status(&store, &batch_id, false)
+}
+
+/// Starts or retries a batch and follows it to its end: through `ecca serve` when it
+/// runs, else on a supervisor of this process.
 async fn follow_batch(setup: &Setup, command: Command) -> Result<(), String> {
+    if let Some(remote) = Remote::connect(&setup.data_dir).await {
+        return follow_batch_through_daemon(setup, remote, command).await;
+    }
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     let (sup, tools) = run::start(setup, store).await?;
     let followed = async {
-        let mut events = sup.subscribe();
+        let mut events = Events::Local(sup.subscribe());
         let (batch_id, task_ids) = match sup.execute(command).await.map_err(|e| e.0)? {
             Reply::BatchStarted { batch_id, task_ids } => (batch_id, task_ids),
             other => return Err(format!("the supervisor answered {other:?} to a batch")),
@@ -189,7 +249,7 @@ async fn follow_batch(setup: &Setup, command: Command) -> Result<(), String> {
             "{batch_id}: {} app(s) going; `ecca batch status {batch_id}` shows the scoreboard",
             task_ids.len()
         ));
-        follow_until_finished(&sup, &mut events, &batch_id).await?;
+        follow_until_finished(Some(&sup), &mut events, &batch_id).await?;
         status(sup.store(), &batch_id, false)
     }
     .await;
@@ -197,15 +257,22 @@ async fn follow_batch(setup: &Setup, command: Command) -> Result<(), String> {
     followed
 }
 
+/// Prints the batch's progress until it finishes. Ctrl-C interrupts the apps of a
+/// supervisor of this process (`sup`) at their checkpoint; a batch of `ecca serve` goes on.
 async fn follow_until_finished(
-    sup: &Supervisor,
-    events: &mut crate::supervisor::Subscription,
+    sup: Option<&Supervisor>,
+    events: &mut Events,
     batch_id: &str,
 ) -> Result<(), String> {
     loop {
         let next = tokio::select! {
             d = events.next() => d,
             _ = tokio::signal::ctrl_c() => {
+                let Some(sup) = sup else {
+                    return Err(format!(
+                        "stopped by SIGINT; {batch_id} goes on in ecca serve (`ecca batch status {batch_id}` shows it)"
+                    ));
+                };
                 let stopped = sup.interrupt_all().await.map_err(|e| e.0)?;
                 return Err(format!(
                     "stopped by SIGINT; {} app(s) interrupted at their last checkpoint; `ecca resume TASK` continues one, `ecca batch status {batch_id}` shows them",
@@ -214,7 +281,9 @@ async fn follow_until_finished(
             }
         };
         let Some(delivery) = next else {
-            return Err("the supervisor stopped before the batch ended".into());
+            return Err(format!(
+                "the supervisor stopped before {batch_id} ended; `ecca batch status {batch_id}` shows where it is"
+            ));
         };
         let Delivery::Event(event) = delivery else {
             continue;

@@ -5,11 +5,11 @@
 
 use crate::config::Config;
 use crate::engine::tools::ToolCallStats;
+pub use crate::supervisor::socket::Events;
 use crate::supervisor::socket::Remote;
-use crate::supervisor::{Command, Delivery, Subscription, Supervisor};
+use crate::supervisor::{Command, Supervisor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio::sync::mpsc;
 
 #[derive(Clone)]
 pub enum Link {
@@ -20,30 +20,6 @@ pub enum Link {
         data_dir: PathBuf,
         config: Box<Config>,
     },
-}
-
-/// The supervisor's events, from the bus of this process or from the daemon's socket.
-pub enum Events {
-    Local(Subscription),
-    Daemon(mpsc::Receiver<Delivery>),
-}
-
-impl Events {
-    /// The next delivery; `None` once the supervisor is gone.
-    pub async fn next(&mut self) -> Option<Delivery> {
-        match self {
-            Events::Local(sub) => sub.next().await,
-            Events::Daemon(rx) => rx.recv().await,
-        }
-    }
-
-    /// The next delivery if one is waiting.
-    pub fn try_next(&mut self) -> Option<Delivery> {
-        match self {
-            Events::Local(sub) => sub.try_next(),
-            Events::Daemon(rx) => rx.try_recv().ok(),
-        }
-    }
 }
 
 fn gone(data_dir: &Path) -> String {

@@ -82,6 +82,30 @@ pub struct Answer {
     pub tool_stats: Option<Vec<crate::engine::tools::ToolCallStats>>,
 }
 
+/// The supervisor's events, from the bus of this process or from the daemon's socket.
+pub enum Events {
+    Local(super::Subscription),
+    Daemon(mpsc::Receiver<Delivery>),
+}
+
+impl Events {
+    /// The next delivery; `None` once the supervisor is gone.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Events::Local(sub) => sub.next().await,
+            Events::Daemon(rx) => rx.recv().await,
+        }
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        match self {
+            Events::Local(sub) => sub.try_next(),
+            Events::Daemon(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
 /// Binds the socket (a stale file from a process that died is replaced: the data dir's
 /// lock, held by `sup`, says no one else serves it) with mode 0600.
 pub fn bind(data_dir: &Path) -> Result<UnixListener, String> {

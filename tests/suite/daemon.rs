@@ -1,6 +1,6 @@
 //! The real binary as a daemon: `ecca serve` owns the runs; `ecca run` and `ecca approve`
 //! from other processes go through its socket; a client killed mid-run leaves the run
-//! going; `ecca serve --stop` mid-run checkpoints it and the next `ecca serve` resumes it
+//! going; SIGTERM mid-run checkpoints it and the next `ecca serve` resumes it
 //! with no cost row lost or counted twice; a socket left by a killed daemon is ignored.
 //! Consoles attach to it (starting one when none runs): runs outlive a killed console, two
 //! consoles show the same runs, and a console reattaches to a daemon that came back.
@@ -149,15 +149,16 @@ fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
     assert!(stderr.contains("through ecca serve"), "{stderr}");
     assert!(stdout.contains("T-0001 delivered"), "{stdout}");
 
-    // Stop the daemon mid-run: the run is checkpointed; the next daemon resumes it and no
-    // cost row is lost or counted twice.
+    // Stop the daemon mid-run (SIGTERM): the run is checkpointed; the next daemon resumes
+    // it and no cost row is lost or counted twice.
     let db = d.join("ecca.db");
     let mut second_client = start_run(d);
     let first_rows = purposes(&db).len();
     common::wait_until("two calls of T-0002 recorded", 120, || {
         purposes(&db).len() >= first_rows + 2
     });
-    ok(d, &["serve", "--stop"]);
+    // SIGTERM, as a service manager stops it.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     assert!(daemon.wait().unwrap().success(), "{}", said.lock().unwrap());
     assert!(
         said.lock().unwrap().contains("T-0002 interrupted"),
@@ -313,12 +314,18 @@ fn consoles_attach_to_ecca_serve_and_its_runs_outlive_them() {
     );
     second.screen.wait_for("Approvals (4)", 60);
 
-    // Approve from a third process while the second console is attached: it sees it.
+    // A third console attaches; an approval from another process, while both are
+    // attached, shows in both.
+    let mut third = start_binary(&["--data-dir", d_str], &[], 140, 40);
+    third.screen.wait_for("Approvals (4)", 60);
     let out = ecca(d, &["approve", "T-0001"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("through ecca serve"), "{stderr}");
     second.screen.wait_for("Approvals (3)", 60);
+    third.screen.wait_for("Approvals (3)", 60);
+    third.screen.keys(b"q");
+    third.wait_exit(60);
 
     // The daemon stops: the console says so and stays; when a daemon is back, it
     // reattaches and goes on showing what happens.
@@ -341,4 +348,76 @@ fn consoles_attach_to_ecca_serve_and_its_runs_outlive_them() {
     ok(d, &["serve", "--stop"]);
     assert!(daemon.wait().unwrap().success());
     common::wait_until("no ecca serve left", 60, || serve_pids(d).is_empty());
+}
+
+#[test]
+fn batches_run_and_cancel_through_ecca_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _cleanup = StopDaemons(d.to_path_buf());
+    std::fs::write(
+        d.join("config.toml"),
+        "[offline]\nlatency_ms = 300\n[tools]\nmode = \"none\"\n",
+    )
+    .unwrap();
+    ok(
+        d,
+        &[
+            "clients",
+            "add",
+            "rork",
+            "--name",
+            "Rork",
+            "--budget-usd",
+            "100",
+        ],
+    );
+    let manifest = |name: &str, apps: usize| {
+        let mut m = format!("[batch]\nname = \"{name}\"\nclient = \"rork\"\nconcurrency = 1\n");
+        for i in 0..apps {
+            m.push_str(&format!(
+                "[[apps]]\nname = \"app-{i}\"\ndescription = \"A counter app number {i} with a reset button\"\n"
+            ));
+        }
+        let path = d.join(format!("{name}.toml"));
+        std::fs::write(&path, m).unwrap();
+        path
+    };
+    let (mut daemon, said) = serve(d);
+
+    // A batch launched from a command runs in the daemon, which reports its end.
+    let small = manifest("small", 2);
+    let out = ecca(d, &["batch", "run", small.to_str().unwrap(), "--dry-run"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("through ecca serve"), "{stderr}");
+    assert!(stdout.contains("2 awaiting approval"), "{stdout}");
+
+    // A batch cancelled from a third process while its own command follows it.
+    let long = manifest("long", 4);
+    let mut follower = common::ecca_command(d)
+        .args(["batch", "run", long.to_str().unwrap(), "--dry-run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until("B-0002 working", 120, || {
+        status(d, "T-0003").is_some_and(|s| s == "running")
+    });
+    let out = ecca(d, &["batch", "cancel", "B-0002"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("through ecca serve"), "{stderr}");
+    for task in ["T-0003", "T-0004", "T-0005", "T-0006"] {
+        assert_eq!(status(d, task).as_deref(), Some("cancelled"), "{task}");
+    }
+    // The command that followed it ends with the batch.
+    common::wait_until("the following command ends with its batch", 60, || {
+        follower.try_wait().unwrap().is_some()
+    });
+    ok(d, &["serve", "--stop"]);
+    assert!(daemon.wait().unwrap().success(), "{}", said.lock().unwrap());
 }
