@@ -161,13 +161,18 @@ impl EventBus {
         }
         // A flusher per bus, started in the runtime of the first delta (again if that
         // runtime has gone).
+        let mut fresh = false;
         if let Some(runtime) = runtime
             && pending.flusher.as_ref().is_none_or(|f| f.is_finished())
         {
             let weak = Arc::downgrade(shared);
             pending.flusher = Some(runtime.spawn(flusher(weak, shared.wake.clone())));
+            fresh = true;
         }
-        if was_empty {
+        // A fresh flusher is woken even when text was already waiting: the one before it
+        // may have gone with its runtime between the wake and the flush, and text left
+        // waiting then would never go out.
+        if was_empty || fresh {
             shared.wake.notify_one();
         }
     }
@@ -287,6 +292,32 @@ mod tests {
         bus.publish_delta("a", "y");
         assert_eq!(sub.try_next(), Some(delta("a", "x")));
         assert_eq!(sub.try_next(), Some(delta("a", "y")));
+    }
+
+    #[test]
+    fn text_left_waiting_by_a_runtime_that_went_is_sent_by_the_next_one() {
+        let bus = EventBus::new(64);
+        let mut sub = bus.subscribe();
+        // The first runtime starts the flusher, has it woken, and goes before it flushes.
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        first.block_on(async {
+            bus.publish_delta("a", "stranded ");
+            tokio::task::yield_now().await;
+        });
+        drop(first);
+        assert_eq!(sub.try_next(), None, "still waiting: its flusher went");
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = second.block_on(async {
+            bus.publish_delta("a", "then more");
+            tokio::time::timeout(Duration::from_secs(5), sub.next()).await
+        });
+        assert_eq!(got, Ok(Some(delta("a", "stranded then more"))));
     }
 
     #[tokio::test]
