@@ -147,12 +147,23 @@ async fn connection(sup: Supervisor, stream: UnixStream, stop: CancellationToken
     let (read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Answer>(1024);
     let writer = tokio::spawn(async move {
+        let mut lines = Vec::new();
         while let Some(answer) = rx.recv().await {
-            let Ok(mut line) = serde_json::to_vec(&answer) else {
-                continue;
-            };
-            line.push(b'\n');
-            if write.write_all(&line).await.is_err() {
+            lines.clear();
+            // The bus sends a frame's streamed text of every run at once: what is queued
+            // goes out in one write, so a reader wakes once for the lot.
+            let mut next = Some(answer);
+            while let Some(answer) = next {
+                if serde_json::to_writer(&mut lines, &answer).is_ok() {
+                    lines.push(b'\n');
+                }
+                next = if lines.len() < 256 * 1024 {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if write.write_all(&lines).await.is_err() {
                 return;
             }
         }
