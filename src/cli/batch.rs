@@ -205,6 +205,18 @@ async fn cancel_through_daemon(
     status(&store, id, false)
 }
 
+/// Says that the batch started (or started again) and how many apps are going; its id.
+fn announce_started(reply: Reply) -> Result<String, String> {
+    let Reply::BatchStarted { batch_id, task_ids } = reply else {
+        return Err(format!("the supervisor answered {reply:?} to a batch"));
+    };
+    output::say(&format!(
+        "{batch_id}: {} app(s) going; `ecca batch status {batch_id}` shows the scoreboard",
+        task_ids.len()
+    ));
+    Ok(batch_id)
+}
+
 /// Starts or retries a batch of `ecca serve` and follows it to its end; a stop signal
 /// leaves it working there.
 async fn follow_batch_through_daemon(
@@ -219,14 +231,7 @@ async fn follow_batch_through_daemon(
         .await
         .ok_or("ecca serve stopped answering; `ecca serve` starts it again")?;
     let mut events = Events::Daemon(listener.subscribe().await?);
-    let (batch_id, task_ids) = match remote.execute(command).await? {
-        Reply::BatchStarted { batch_id, task_ids } => (batch_id, task_ids),
-        other => return Err(format!("ecca serve answered {other:?} to a batch")),
-    };
-    output::say(&format!(
-        "{batch_id}: {} app(s) going; `ecca batch status {batch_id}` shows the scoreboard",
-        task_ids.len()
-    ));
+    let batch_id = announce_started(remote.execute(command).await?)?;
     follow_until_finished(None, &mut events, &batch_id).await?;
     status(&store, &batch_id, false)
 }
@@ -241,14 +246,7 @@ async fn follow_batch(setup: &Setup, command: Command) -> Result<(), String> {
     let (sup, tools) = run::start(setup, store).await?;
     let followed = async {
         let mut events = Events::Local(sup.subscribe());
-        let (batch_id, task_ids) = match sup.execute(command).await.map_err(|e| e.0)? {
-            Reply::BatchStarted { batch_id, task_ids } => (batch_id, task_ids),
-            other => return Err(format!("the supervisor answered {other:?} to a batch")),
-        };
-        output::say(&format!(
-            "{batch_id}: {} app(s) going; `ecca batch status {batch_id}` shows the scoreboard",
-            task_ids.len()
-        ));
+        let batch_id = announce_started(sup.execute(command).await.map_err(|e| e.0)?)?;
         follow_until_finished(Some(&sup), &mut events, &batch_id).await?;
         status(sup.store(), &batch_id, false)
     }
