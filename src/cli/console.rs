@@ -113,7 +113,7 @@ async fn run_attached(setup: &Setup) -> Result<(), String> {
     let env = |k: &str| std::env::var(k).ok();
     let header = Header {
         provider: setup.config.resolve_provider(&env),
-        tools: "tools: in ecca serve".into(),
+        tools: link.tools_description().await?,
         schedule: setup.config.daily_schedule()?,
     };
     let app = app_from_store(setup, &store, header)?;

@@ -305,20 +305,22 @@ impl App {
             }
             Delivery::Event(e) => e.as_ref(),
         };
-        if let Event::ModelDelta { run_id, text } = event {
-            // The row's cost meter moves with the text; the Runs view shows it at its next
-            // second's tick, so streaming alone never redraws it at frame rate.
-            if let Some(row) = self
-                .rows
-                .iter_mut()
-                .find(|r| r.run_id.as_deref() == Some(run_id.as_str()))
-            {
-                row.streamed(text.len());
-            }
-            if let Some(d) = self.detail.loaded.as_mut().filter(|d| &d.run_id == run_id) {
-                d.apply(event, self.now_ms);
-                // Only the Detail view shows the output; never clear a redraw already due.
-                self.dirty |= self.view == View::Detail;
+        if matches!(event, Event::ModelDelta { .. } | Event::ModelDeltas { .. }) {
+            for (run_id, text) in event.streamed() {
+                // The row's cost meter moves with the text; the Runs view shows it at its
+                // next second's tick, so streaming alone never redraws it at frame rate.
+                if let Some(row) = self
+                    .rows
+                    .iter_mut()
+                    .find(|r| r.run_id.as_deref() == Some(run_id))
+                {
+                    row.streamed(text.len());
+                }
+                if let Some(d) = self.detail.loaded.as_mut().filter(|d| d.run_id == run_id) {
+                    d.push_streamed(text);
+                    // Only the Detail view shows the output; never clear a redraw already due.
+                    self.dirty |= self.view == View::Detail;
+                }
             }
             return vec![];
         }

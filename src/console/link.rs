@@ -88,6 +88,16 @@ impl Link {
         }
     }
 
+    /// Which tool servers back the engine, in one line for the header.
+    pub async fn tools_description(&self) -> Result<String, String> {
+        match self {
+            Link::Local(sup) => Ok(sup.tools_description()),
+            Link::Daemon { data_dir, .. } => {
+                Self::remote(data_dir).await?.tools_description().await
+            }
+        }
+    }
+
     pub async fn tool_stats(&self) -> Vec<ToolCallStats> {
         match self {
             Link::Local(sup) => sup.tool_stats(),

@@ -521,6 +521,11 @@ impl Detail {
         }
     }
 
+    /// Adds text this run's model streamed.
+    pub fn push_streamed(&mut self, text: &str) {
+        self.output.push_text(text);
+    }
+
     /// Applies a live event of this run.
     pub fn apply(&mut self, event: &Event, now_ms: i64) {
         match event {

@@ -3,12 +3,13 @@
 //! missed (`Lagged`) and carries on from the oldest event still held.
 //!
 //! Streamed model text is coalesced before it reaches subscribers: a run's deltas wait at
-//! most [`COALESCE`] and go out as one `ModelDelta` with every byte in order, so twenty
-//! runs streaming a hundred lines a second wake a console about sixty times a second, not
-//! thousands. Any other event first sends the deltas waiting, so nothing overtakes the text
+//! most [`COALESCE`] and go out with every byte in order, the text of all runs that
+//! streamed in that frame in one event (`ModelDelta` for one run, `ModelDeltas` for
+//! several), so twenty runs streaming a hundred lines a second make about sixty events a
+//! second, not thousands: each is one socket line and one wake-up for an attached console. Any other event first sends the deltas waiting, so nothing overtakes the text
 //! it follows.
 
-use super::Event;
+use super::{Event, RunText};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
@@ -37,14 +38,32 @@ struct Pending {
 }
 
 impl Shared {
-    /// Sends the text waiting; the caller holds `pending`, so sends keep their order.
+    /// Sends the text waiting, every run's in one event; the caller holds `pending`, so
+    /// sends keep their order.
     fn flush(&self, pending: &mut Pending) {
-        for (run_id, text) in pending.deltas.drain(..) {
-            let _ = self.tx.send(Arc::new(Event::ModelDelta {
-                run_id,
-                text: Arc::from(text),
-            }));
-        }
+        let event = match pending.deltas.len() {
+            0 => return,
+            1 => {
+                let Some((run_id, text)) = pending.deltas.pop() else {
+                    return;
+                };
+                Event::ModelDelta {
+                    run_id,
+                    text: Arc::from(text),
+                }
+            }
+            _ => Event::ModelDeltas {
+                deltas: pending
+                    .deltas
+                    .drain(..)
+                    .map(|(run_id, text)| RunText {
+                        run_id,
+                        text: Arc::from(text),
+                    })
+                    .collect(),
+            },
+        };
+        let _ = self.tx.send(Arc::new(event));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -259,9 +278,20 @@ mod tests {
         }
         // Nothing goes out before the flusher's frame has passed...
         assert_eq!(sub.try_next(), None);
-        // ...then one event per run, in the order the runs first streamed.
-        assert_eq!(sub.next().await, Some(delta("a", "hello!")));
-        assert_eq!(sub.next().await, Some(delta("b", "xy")));
+        // ...then one event for both runs, in the order the runs first streamed.
+        let both = Delivery::Event(Arc::new(Event::ModelDeltas {
+            deltas: vec![
+                RunText {
+                    run_id: "a".into(),
+                    text: Arc::from("hello!"),
+                },
+                RunText {
+                    run_id: "b".into(),
+                    text: Arc::from("xy"),
+                },
+            ],
+        }));
+        assert_eq!(sub.next().await, Some(both));
         assert_eq!(sub.try_next(), None);
         // The flusher keeps working for later text.
         bus.publish_delta("a", " again");

@@ -17,7 +17,7 @@ pub mod socket;
 
 pub use batches::BATCH_CAP_REASON;
 pub use bus::{Delivery, EventBus, Subscription, WeakEventBus};
-pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply};
+pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply, RunText};
 
 use crate::config::{Config, ProviderKind};
 use crate::domain::{STACKS, TaskStatus};

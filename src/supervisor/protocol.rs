@@ -217,6 +217,9 @@ pub enum Event {
     },
     /// Streamed model output, as it arrives.
     ModelDelta { run_id: String, text: Arc<str> },
+    /// Streamed output of several runs, sent together once a frame: one event (one socket
+    /// line, one wake-up of each console) for every run that streamed in that frame.
+    ModelDeltas { deltas: Vec<RunText> },
     /// A model call was priced and recorded.
     CostRecorded {
         task_id: String,
@@ -305,7 +308,26 @@ pub enum Event {
     },
 }
 
+/// One run's streamed text within a [`Event::ModelDeltas`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunText {
+    pub run_id: String,
+    pub text: Arc<str>,
+}
+
 impl Event {
+    /// The streamed text an event carries, per run: one pair for `ModelDelta`, one per run
+    /// for `ModelDeltas`, none for any other event.
+    pub fn streamed(&self) -> impl Iterator<Item = (&str, &Arc<str>)> {
+        let (one, many) = match self {
+            Event::ModelDelta { run_id, text } => (Some((run_id.as_str(), text)), &[][..]),
+            Event::ModelDeltas { deltas } => (None, deltas.as_slice()),
+            _ => (None, &[][..]),
+        };
+        one.into_iter()
+            .chain(many.iter().map(|d| (d.run_id.as_str(), &d.text)))
+    }
+
     /// The task an event is about, when it is about one.
     pub fn task_id(&self) -> Option<&str> {
         match self {
@@ -322,6 +344,7 @@ impl Event {
             | Event::Paused { task_id, .. }
             | Event::RunFinished { task_id, .. } => Some(task_id),
             Event::ModelDelta { .. }
+            | Event::ModelDeltas { .. }
             | Event::Recovered { .. }
             | Event::BudgetChanged { .. }
             | Event::BatchStarted { .. }

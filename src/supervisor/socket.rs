@@ -45,6 +45,8 @@ pub struct Request {
 pub enum Query {
     Reserved,
     ToolStats,
+    /// The one line on which tool servers back the engine (the console's header).
+    Tools,
 }
 
 impl Request {
@@ -71,7 +73,7 @@ pub struct Answer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<Event>,
+    pub event: Option<std::sync::Arc<Event>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lagged: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +82,8 @@ pub struct Answer {
     pub reserved: Option<std::collections::BTreeMap<String, i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_stats: Option<Vec<crate::engine::tools::ToolCallStats>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<String>,
 }
 
 /// The supervisor's events, from the bus of this process or from the daemon's socket.
@@ -243,7 +247,7 @@ async fn handle(
         while let Some(delivery) = events.next().await {
             let answer = match delivery {
                 Delivery::Event(e) => Answer {
-                    event: Some(e.as_ref().clone()),
+                    event: Some(e),
                     ..Answer::default()
                 },
                 Delivery::Lagged { missed } => Answer {
@@ -263,6 +267,10 @@ async fn handle(
             },
             Query::ToolStats => Answer {
                 tool_stats: Some(sup.tool_stats()),
+                ..Answer::default()
+            },
+            Query::Tools => Answer {
+                tools: Some(sup.tools_description()),
                 ..Answer::default()
             },
         };
@@ -370,6 +378,16 @@ impl Remote {
         Ok(self.ask(request).await?.tool_stats.unwrap_or_default())
     }
 
+    /// The daemon's tool servers, in one line.
+    pub async fn tools_description(&mut self) -> Result<String, String> {
+        let mut request = Request::new(0);
+        request.query = Some(Query::Tools);
+        self.ask(request)
+            .await?
+            .tools
+            .ok_or_else(|| "the daemon (ecca serve) did not say which tools it has".into())
+    }
+
     pub async fn stop(&mut self) -> Result<(), String> {
         let mut request = Request::new(0);
         request.stop = true;
@@ -394,7 +412,7 @@ impl Remote {
                 let delivery = match serde_json::from_str::<Answer>(&line) {
                     Ok(Answer {
                         event: Some(event), ..
-                    }) => Delivery::Event(std::sync::Arc::new(event)),
+                    }) => Delivery::Event(event),
                     Ok(Answer {
                         lagged: Some(missed),
                         ..

@@ -780,3 +780,60 @@ async fn the_cost_meter_moves_while_a_reply_streams_and_the_ledger_replaces_it()
     let stored = sup.store().task(&row.task_id).unwrap().unwrap().cost_micros;
     assert_eq!(app.rows[0].shown_cost(), (stored, false));
 }
+
+/// One frame's streamed text of several runs arrives as one event: every run's row counts
+/// its own bytes, and the Run detail shows only the text of the run it shows.
+#[test]
+fn one_event_carrying_several_runs_text_reaches_each_run() {
+    use ecca::console::{fixture, model::StreamingCost};
+    use ecca::supervisor::RunText;
+    use std::sync::Arc;
+    let theme = Theme::load("dark", None, false).unwrap();
+    let keymap = Keymap::load(&BTreeMap::new()).unwrap();
+    let mut app = fixture::app(theme, keymap, View::Detail);
+    let shown = app.detail.loaded.as_ref().unwrap().run_id.clone();
+    let other = app
+        .rows
+        .iter()
+        .filter_map(|r| r.run_id.clone())
+        .find(|r| *r != shown)
+        .unwrap();
+    for row in app.rows.iter_mut() {
+        row.streaming = Some(StreamingCost::default());
+    }
+    let lines_before = app.detail.loaded.as_ref().unwrap().output.len();
+    let event = Event::ModelDeltas {
+        deltas: vec![
+            RunText {
+                run_id: other.clone(),
+                text: Arc::from("not shown here\n"),
+            },
+            RunText {
+                run_id: shown.clone(),
+                text: Arc::from("first line\nsecond "),
+            },
+            RunText {
+                run_id: shown.clone(),
+                text: Arc::from("half\n"),
+            },
+        ],
+    };
+    app.dirty = false;
+    let effects = app.apply(&Delivery::Event(Arc::new(event)));
+    assert!(effects.is_empty());
+    assert!(app.dirty, "the Run detail redraws for its run's text");
+    let bytes = |run: &str| {
+        app.rows
+            .iter()
+            .find(|r| r.run_id.as_deref() == Some(run))
+            .and_then(|r| r.streaming)
+            .map(|s| s.streamed_bytes)
+    };
+    assert_eq!(bytes(&other), Some(15));
+    assert_eq!(bytes(&shown), Some(23));
+    let detail = app.detail.loaded.as_ref().unwrap();
+    let added: Vec<&str> = (lines_before..detail.output.len())
+        .filter_map(|i| detail.output.get(i))
+        .collect();
+    assert_eq!(added, ["first line", "second half"]);
+}

@@ -294,6 +294,8 @@ fn consoles_attach_to_ecca_serve_and_its_runs_outlive_them() {
             .wait_for(&format!("Attached run {n}: a Python"), 60);
     }
     assert_eq!(serve_pids(d).len(), 1, "the second console started none");
+    // The header names the daemon's tool servers, as an in-process console does.
+    second.screen.wait_for("· no tool", 60);
 
     // Killing the first console stops none of the runs: all four reach the gate. (Each
     // takes at least 12 s of simulated calls: some are still working at the kill.)
