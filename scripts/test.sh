@@ -85,5 +85,11 @@ say "the images (ecca images build --if-missing)"
 cargo build --locked --quiet
 target/debug/ecca images build --if-missing
 
+# The third-party coding agents the agent tests drive, at their pinned versions (npm and
+# PyPI; kept under ~/.cache/ecca/agents, so a second run only checks versions).
+say "the coding agents (scripts/install_agents.sh claude)"
+scripts/install_agents.sh claude \
+  || fail "could not install the coding agents (above); their tests need them"
+
 say "tests (cargo test)"
 cargo test --locked

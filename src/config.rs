@@ -220,6 +220,37 @@ impl Default for NotificationsConfig {
     }
 }
 
+/// `[agents]`: the third-party coding agents (Claude Code, Codex CLI, Aider) ecca runs in
+/// worktrees.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// Where `scripts/install_agents.sh` put them; default `$ECCA_AGENTS_DIR`, else
+    /// `~/.cache/ecca/agents`.
+    pub dir: Option<String>,
+    /// The longest one agent run may take.
+    pub timeout_minutes: f64,
+    /// An agent that prints nothing this long is stopped (their model streams can hang
+    /// for good).
+    pub stall_minutes: f64,
+    /// The model per agent kind, e.g. `claude-code = "claude-sonnet-4-5"`.
+    pub models: BTreeMap<String, String>,
+    /// The model API endpoint per agent kind; default the provider's own (`[providers]`).
+    pub base_urls: BTreeMap<String, String>,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            dir: None,
+            timeout_minutes: 30.0,
+            stall_minutes: 5.0,
+            models: BTreeMap::new(),
+            base_urls: BTreeMap::new(),
+        }
+    }
+}
+
 /// `[schedule]`: the daily loop that starts the tasks queued with `ecca run --queue`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -368,6 +399,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub schedule: ScheduleConfig,
     pub notifications: NotificationsConfig,
+    pub agents: AgentsConfig,
 }
 
 /// Work on clients' repositories.

@@ -121,40 +121,7 @@ impl Ledger {
         let amount = quote
             .price
             .worst_case(quote.prompt_tokens_estimate, quote.max_output_tokens);
-        let mut books = self.books();
-        self.load_client(&mut books, &scope.client_id, month)?;
-        self.load_task(&mut books, &scope.task_id)?;
-        let task = &books.tasks[&scope.task_id];
-        if task.committed + task.reserved + amount > task.cap {
-            return Err(Refused::Task {
-                task_id: scope.task_id.clone(),
-                spent: task.committed + task.reserved,
-                cap: task.cap,
-                needed: amount,
-            });
-        }
-        let client = &books.clients[&scope.client_id].book;
-        if client.committed + client.reserved + amount > client.cap {
-            return Err(Refused::Client {
-                client_id: scope.client_id.clone(),
-                month: month.to_string(),
-                spent: client.committed + client.reserved,
-                cap: client.cap,
-                needed: amount,
-            });
-        }
-        if let Some(t) = books.tasks.get_mut(&scope.task_id) {
-            t.reserved += amount;
-        }
-        if let Some(c) = books.clients.get_mut(&scope.client_id) {
-            c.book.reserved += amount;
-        }
-        Ok(Reservation {
-            scope,
-            quote,
-            month: month.to_string(),
-            amount,
-        })
+        self.reserve_amount(scope, quote, month, amount)
     }
 
     /// Records the call at the usage the provider reported (or, with `estimated`, at ecca's
@@ -195,6 +162,76 @@ impl Ledger {
         // The money is spent whether or not the row could be written: count it either way,
         // so a failing disk can never let spending run past a cap.
         let settled = self.apply(&reservation, cost);
+        written.map(|()| settled)
+    }
+
+    /// Holds `amount` against the task's cap and the client's month, or says which cap
+    /// it would pass. For one call (`reserve`), or a whole agent run ecca does not control
+    /// call by call (a third-party CLI), whose calls are then recorded within it by
+    /// [`Ledger::record_within`].
+    pub fn reserve_amount(
+        &self,
+        scope: CallScope,
+        quote: CallQuote,
+        month: &str,
+        amount: Micros,
+    ) -> Result<Reservation, Refused> {
+        let mut books = self.books();
+        self.load_client(&mut books, &scope.client_id, month)?;
+        self.load_task(&mut books, &scope.task_id)?;
+        let task = &books.tasks[&scope.task_id];
+        if task.committed + task.reserved + amount > task.cap {
+            return Err(Refused::Task {
+                task_id: scope.task_id.clone(),
+                spent: task.committed + task.reserved,
+                cap: task.cap,
+                needed: amount,
+            });
+        }
+        let client = &books.clients[&scope.client_id].book;
+        if client.committed + client.reserved + amount > client.cap {
+            return Err(Refused::Client {
+                client_id: scope.client_id.clone(),
+                month: month.to_string(),
+                spent: client.committed + client.reserved,
+                cap: client.cap,
+                needed: amount,
+            });
+        }
+        if let Some(t) = books.tasks.get_mut(&scope.task_id) {
+            t.reserved += amount;
+        }
+        if let Some(c) = books.clients.get_mut(&scope.client_id) {
+            c.book.reserved += amount;
+        }
+        Ok(Reservation {
+            scope,
+            quote,
+            month: month.to_string(),
+            amount,
+        })
+    }
+
+    /// Records one call made inside `reservation` at `cost` (ecca's price of its usage,
+    /// or the agent's own figure): the row is written and the money moves from held to
+    /// spent. What the reservation holds shrinks by the cost, never below zero; a cost past
+    /// it still counts in full.
+    pub async fn record_within(
+        &self,
+        reservation: &mut Reservation,
+        row: CostRow,
+    ) -> Result<Settled, StoreError> {
+        let cost = row.cost_micros;
+        let written = self.store.write(vec![WriteOp::Cost(row)]).await;
+        let freed = cost.clamp(0, reservation.amount);
+        let part = Reservation {
+            scope: reservation.scope.clone(),
+            quote: reservation.quote.clone(),
+            month: reservation.month.clone(),
+            amount: freed,
+        };
+        reservation.amount -= freed;
+        let settled = self.apply(&part, cost);
         written.map(|()| settled)
     }
 
@@ -252,6 +289,14 @@ impl Ledger {
             .filter(|(_, c)| c.book.reserved > 0)
             .map(|(id, c)| (id.clone(), c.book.reserved))
             .collect()
+    }
+
+    /// What is left of a task's budget: its cap less what is spent and held.
+    pub fn task_remaining(&self, task_id: &str) -> Result<Micros, Refused> {
+        let mut books = self.books();
+        self.load_task(&mut books, task_id)?;
+        let t = &books.tasks[task_id];
+        Ok(t.cap - t.committed - t.reserved)
     }
 
     /// A task's new budget, effective for its next call.

@@ -4,6 +4,7 @@
 //! frontends talk to the [`supervisor::Supervisor`] through [`supervisor::Command`] in and
 //! [`supervisor::Event`] out. See `docs/architecture.md`.
 
+pub mod agents;
 pub mod batch;
 pub mod budgets;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! The headless command line. Each command validates its input against the store before
 //! anything is written, so a mistake costs nothing and changes nothing.
 
+pub mod agents;
 pub mod batch;
 pub mod console;
 pub mod containers;
@@ -167,6 +168,11 @@ pub enum CliCommand {
     Images {
         #[command(subcommand)]
         command: ImagesCommand,
+    },
+    /// The third-party coding agents (Claude Code, Codex CLI, Aider) ecca can run.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
     },
 }
 
@@ -345,5 +351,6 @@ pub async fn main(cli: Cli) -> Result<(), String> {
         Some(CliCommand::Images {
             command: ImagesCommand::Build { only, if_missing },
         }) => mcp::build_images(only, if_missing).await,
+        Some(CliCommand::Agents { command }) => agents::run(&setup, command),
     }
 }

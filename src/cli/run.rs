@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// approval gate; repeat for several (`- [ ] …` lines of the description count too).
     #[arg(long = "accept", value_name = "TEXT", allow_hyphen_values = true)]
     pub accept: Vec<String>,
+    /// Who writes the change: builtin (ecca's own loop), or, for a client with a repository,
+    /// claude-code, codex or aider (`ecca agents check` says which are installed).
+    #[arg(long, value_name = "KIND", default_value = "builtin")]
+    pub agent: String,
 }
 
 const DEFAULT_CLIENT: &str = "default";
@@ -92,7 +96,7 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
         description: args.description.clone(),
         stack: args.stack.clone(),
         source: "manual".into(),
-        agent_kind: "builtin".into(),
+        agent_kind: args.agent.clone(),
         budget_micros,
         provider: Some(provider),
         base_branch: args.base_branch.clone(),

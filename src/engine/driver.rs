@@ -21,7 +21,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+mod agent;
 mod repo;
+
+pub use agent::{AgentSetup, setup_for};
 
 /// Which model serves each tier, on which provider, at what price.
 pub struct ModelRouter {
@@ -66,6 +69,8 @@ pub struct RunContext {
     pub attempt: i64,
     /// The task's base branch, when it names one.
     pub base_branch: Option<String>,
+    /// For a task of a third-party agent kind: its setup, or why it cannot run.
+    pub agent: Option<Result<AgentSetup, String>>,
 }
 
 /// Why a drive stopped.
@@ -247,6 +252,7 @@ pub async fn drive(ctx: &RunContext, agent: &mut Agent, kick: Kick) -> RunExit {
             Effect::Deliver { files } => d.deliver(agent, files).await,
             Effect::PrepareRepo => d.prepare_repo(agent).await,
             Effect::InspectDiff => d.inspect_diff(agent).await,
+            Effect::RunAgent { kind, prompt } => d.run_agent(agent, &kind, &prompt).await,
             Effect::Pause { reason } => {
                 ctx.bus.publish(Event::Paused {
                     task_id: ctx.scope.task_id.clone(),
@@ -556,13 +562,25 @@ impl Driver<'_> {
     }
 
     fn publish_cost(&self, model: &str, usage: Usage, estimated: bool, settled: Settled) {
+        let simulated = self.ctx.models.provider.simulated();
+        self.publish_cost_as(model, usage, estimated, simulated, settled);
+    }
+
+    fn publish_cost_as(
+        &self,
+        model: &str,
+        usage: Usage,
+        estimated: bool,
+        simulated: bool,
+        settled: Settled,
+    ) {
         let ctx = self.ctx;
         ctx.bus.publish(Event::CostRecorded {
             task_id: ctx.scope.task_id.clone(),
             run_id: ctx.scope.run_id.clone(),
             client_id: ctx.scope.client_id.clone(),
             model: model.to_string(),
-            simulated: ctx.models.provider.simulated(),
+            simulated,
             usage,
             estimated,
             cost_micros: settled.cost,

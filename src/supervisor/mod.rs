@@ -322,10 +322,7 @@ pub fn validate_task_fields(task: &NewTask) -> Result<(), SupervisorError> {
         )));
     }
     if task.agent_kind != "builtin" {
-        return Err(SupervisorError(format!(
-            "agent {:?} cannot run tasks yet; only the built-in agent runs today",
-            task.agent_kind
-        )));
+        crate::agents::registry::kind(&task.agent_kind).map_err(SupervisorError)?;
     }
     if task.budget_micros.is_some_and(|b| b <= 0) {
         return Err(SupervisorError("a task budget must be more than $0".into()));

@@ -177,10 +177,17 @@ impl Supervisor {
         );
         // A client with a repository gets its work there, as a branch and pull request.
         if self.inner.store.client_repo(&task.client_id)?.is_some() {
-            agent.repo = Some(crate::engine::fsm::repo::RepoWork::new(
-                &task.acceptance,
-                &self.inner.config.repos,
-            ));
+            let mut repo =
+                crate::engine::fsm::repo::RepoWork::new(&task.acceptance, &self.inner.config.repos);
+            if task.agent_kind != "builtin" {
+                repo.agent = Some(task.agent_kind.clone());
+            }
+            agent.repo = Some(repo);
+        } else if task.agent_kind != "builtin" {
+            return Err(SupervisorError(format!(
+                "agent {} works in a client's repository, and client {} has none; store one (`ecca clients token {} --repo URL`) or use the built-in agent",
+                task.agent_kind, task.client_id, task.client_id
+            )));
         }
         Ok(agent)
     }
@@ -444,6 +451,13 @@ impl Supervisor {
             workspaces: inner.workspaces.clone(),
             attempt,
             base_branch: task.base_branch.clone(),
+            agent: (task.agent_kind != "builtin").then(|| {
+                crate::engine::driver::setup_for(
+                    &task.agent_kind,
+                    &inner.config,
+                    inner.env.as_ref(),
+                )
+            }),
         };
         let exit = drive(&ctx, agent, kick).await;
         drop(permit);

@@ -28,6 +28,8 @@ pub struct Scripted {
     pub events: Vec<String>,
     /// Break the connection after the events instead of ending the body.
     pub abort: bool,
+    /// Keep the connection open after the events, sending nothing more (a stalled stream).
+    pub hang: bool,
 }
 
 impl Scripted {
@@ -37,6 +39,7 @@ impl Scripted {
             headers: vec![],
             events,
             abort: false,
+            hang: false,
         }
     }
 
@@ -46,6 +49,7 @@ impl Scripted {
             headers: vec![],
             events: vec![body.to_string()],
             abort: false,
+            hang: false,
         }
     }
 }
@@ -142,6 +146,14 @@ async fn handle(State(state): State<ServerState>, headers: HeaderMap, body: Byte
         }
         c
     });
+    if scripted.hang {
+        return builder
+            .body(Body::from_stream(futures::StreamExt::chain(
+                stream,
+                futures::stream::pending(),
+            )))
+            .unwrap();
+    }
     builder.body(Body::from_stream(stream)).unwrap()
 }
 
@@ -294,6 +306,25 @@ pub fn wait_until(what: &str, secs: u64, mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "waited {secs} s for {what}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Every row of `sql` from the store of an ecca that is done with it, read-only.
+pub fn read_rows<T>(
+    db: &std::path::Path,
+    sql: &str,
+    read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    statement
+        .query_map([], read)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect::<Result<Vec<T>, _>>()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// One value read from the store of a (possibly still starting) ecca, read-only. `None`

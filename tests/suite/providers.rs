@@ -153,6 +153,7 @@ async fn anthropic_stream_cut_mid_message_keeps_the_usage_seen() {
     let server = MockLlm::start(
         vec![Scripted {
             abort: true,
+            hang: false,
             ..Scripted::sse(events)
         }],
         None,
@@ -304,6 +305,7 @@ async fn openai_429_retry_after_cut_and_malformed() {
             Scripted::sse(openai_stream("ok\n", 10, 5, 0)),
             Scripted {
                 abort: true,
+                hang: false,
                 ..Scripted::sse(cut)
             },
             Scripted::sse(malformed),
@@ -497,6 +499,7 @@ async fn text_after_the_last_usage_report_is_topped_up_when_the_stream_breaks() 
     let server = MockLlm::start(
         vec![Scripted {
             abort: true,
+            hang: false,
             ..Scripted::sse(events)
         }],
         None,
@@ -535,6 +538,7 @@ async fn an_estimated_output_never_exceeds_the_calls_max_tokens() {
             Scripted::sse(no_usage),
             Scripted {
                 abort: true,
+                hang: false,
                 ..Scripted::sse(cut)
             },
         ],

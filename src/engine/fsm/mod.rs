@@ -6,6 +6,7 @@
 //! fix (≤ 3 cycles) → execute → write and run tests → evaluate → rewrite while the score is
 //! under the pass mark (≤ 3 times) → approval gate → deliver → store the good snippets.
 
+mod agent_steps;
 pub mod repo;
 mod repo_steps;
 mod steps;
@@ -92,6 +93,8 @@ pub enum Phase {
     Checking,
     /// The diff against the base and its risk.
     Inspecting,
+    /// A third-party agent (Claude Code, Codex, Aider) works in the worktree.
+    AgentWorking,
     Paused {
         reason: String,
         resume_to: Box<Phase>,
@@ -122,7 +125,8 @@ impl Phase {
             | Phase::Linting
             | Phase::FixingLint
             | Phase::Reading
-            | Phase::Applying => AgentState::Coding,
+            | Phase::Applying
+            | Phase::AgentWorking => AgentState::Coding,
             Phase::Preparing | Phase::Exploring => AgentState::Planning,
             Phase::Executing
             | Phase::WritingTests
@@ -172,6 +176,7 @@ impl Phase {
             Phase::Applying => "apply diff",
             Phase::Checking => "checks",
             Phase::Inspecting => "diff & risk",
+            Phase::AgentWorking => "agent",
             Phase::Paused { .. } => "paused",
             Phase::Done { .. } => "done",
         }
@@ -277,6 +282,13 @@ pub enum AgentEvent {
         commit: Option<String>,
         pushed: bool,
     },
+    /// The third-party agent is done, judged from its output stream, never its exit code:
+    /// `ok`, the sentence why (or its final message), and the files it changed.
+    AgentExited {
+        ok: bool,
+        reason: String,
+        changed: Vec<String>,
+    },
 }
 
 /// A model call the machine wants made.
@@ -310,6 +322,11 @@ pub enum Effect {
     PrepareRepo,
     /// Compute the diff of the worktree against its base commit, and score its risk.
     InspectDiff,
+    /// Run the third-party agent `kind` in the worktree with `prompt`.
+    RunAgent {
+        kind: String,
+        prompt: String,
+    },
     Deliver {
         files: Vec<DeliverableFile>,
     },

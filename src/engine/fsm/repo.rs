@@ -72,6 +72,13 @@ pub struct RepoWork {
     pub cursor: usize,
     #[serde(default)]
     pub limits: RepoLimits,
+    /// The third-party agent that writes the change (`claude-code`, `codex`, `aider`)
+    /// instead of the built-in planner and writer; `None` for the built-in loop.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// How many times the agent was started: the first time and once per check retry.
+    #[serde(default)]
+    pub agent_runs: u32,
 }
 
 /// The bounds of a repository run, fixed when it starts (from `[repos]` in the config).

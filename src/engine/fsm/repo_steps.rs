@@ -9,6 +9,7 @@
 //! when checks still fail (or a criterion is unproven) after the retries, `SUCCESS`
 //! otherwise. A model saying "done" proves nothing.
 
+use super::agent_steps::{agent_exited, run_agent};
 use super::repo::RepoWork;
 use super::steps::{call_tool, finish, note_skip, switch_note, working_tier};
 use super::{Agent, AgentEvent, Effect, End, ModelCall, Phase, Tier};
@@ -18,7 +19,7 @@ use crate::engine::tools::{ToolOutcome, ToolReply, ToolRequest};
 use crate::llm::Purpose;
 use crate::repo::{CheckOutcome, CheckStatus, ResultStatus};
 
-fn repo(a: &mut Agent) -> &mut RepoWork {
+pub(super) fn repo(a: &mut Agent) -> &mut RepoWork {
     // Only called on runs that have one (the caller checks `a.repo.is_some()`).
     a.repo.get_or_insert_with(RepoWork::default)
 }
@@ -114,8 +115,20 @@ pub(super) fn handle(a: &mut Agent, event: &AgentEvent) -> Option<Vec<Effect>> {
             r.apply_retries = 0;
             r.check_retries = 0;
             r.result = None;
-            read_files(a)
+            if repo(a).agent.is_some() {
+                run_agent(a)
+            } else {
+                read_files(a)
+            }
         }
+        (
+            Phase::AgentWorking,
+            AgentEvent::AgentExited {
+                ok,
+                reason,
+                changed,
+            },
+        ) => agent_exited(a, *ok, reason, changed),
         (
             Phase::SmokeCheck
             | Phase::Exploring
@@ -153,6 +166,16 @@ fn smoke_check(a: &mut Agent) -> Vec<Effect> {
         timeout_secs: r.limits.check_timeout_secs,
     };
     call_tool(a, Phase::SmokeCheck, request)
+}
+
+/// After the smoke check: the built-in loop explores and plans; a third-party agent is
+/// handed the task.
+fn write_the_change(a: &mut Agent) -> Vec<Effect> {
+    if repo(a).agent.is_some() {
+        run_agent(a)
+    } else {
+        explore(a)
+    }
 }
 
 fn explore(a: &mut Agent) -> Vec<Effect> {
@@ -237,12 +260,12 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
                     if !a.skipped.contains(&line) {
                         a.skipped.push(line);
                     }
-                    explore(a)
+                    write_the_change(a)
                 }
                 CheckStatus::Passed => {
                     a.context
                         .record("smoke", format!("base passes `{command}`"));
-                    explore(a)
+                    write_the_change(a)
                 }
             }
         }
@@ -627,7 +650,7 @@ fn not_applied(a: &mut Agent, why: String) -> Vec<Effect> {
 }
 
 /// The checks to run after a change: lint, test, then each criterion's command.
-fn check_queue(r: &RepoWork) -> Vec<(String, String)> {
+pub(super) fn check_queue(r: &RepoWork) -> Vec<(String, String)> {
     let mut q = Vec::new();
     if let Some(l) = &r.commands.lint {
         q.push(("lint".to_string(), l.clone()));
@@ -643,7 +666,7 @@ fn check_queue(r: &RepoWork) -> Vec<(String, String)> {
     q
 }
 
-fn next_check(a: &mut Agent) -> Vec<Effect> {
+pub(super) fn next_check(a: &mut Agent) -> Vec<Effect> {
     let r = repo(a);
     let queue = check_queue(r);
     if let Some((kind, command)) = queue.get(r.cursor).cloned() {
@@ -738,13 +761,22 @@ fn checks_done(a: &mut Agent) -> Vec<Effect> {
             "After your change, these checks fail. Fix the code (not the tests, unless a test is wrong):\n{}",
             failures.join("\n\n")
         ));
+        let to = if r.agent.is_some() {
+            "the agent"
+        } else {
+            "the writer"
+        };
         let mut effects = vec![Effect::Note {
             text: format!(
-                "{} check(s) failed; sending the failures back to the writer (retry {n})",
+                "{} check(s) failed; sending the failures back to {to} (retry {n})",
                 failures.len()
             ),
         }];
-        effects.extend(read_files(a));
+        if repo(a).agent.is_some() {
+            effects.extend(run_agent(a));
+        } else {
+            effects.extend(read_files(a));
+        }
         return effects;
     }
     let retries = r.limits.max_retries;
@@ -768,7 +800,7 @@ fn tail(text: &str, max: usize) -> &str {
 }
 
 /// Ends the run with a result status; the reason starts with it.
-fn ended(a: &mut Agent, status: ResultStatus, why: String) -> Vec<Effect> {
+pub(super) fn ended(a: &mut Agent, status: ResultStatus, why: String) -> Vec<Effect> {
     repo(a).result = Some(status);
     a.context
         .record("result", format!("{}: {why}", status.as_str()));

@@ -1,0 +1,74 @@
+//! `ecca agents check`: which third-party coding agents are installed at the versions ecca
+//! reads, and whether each has what it needs to run (its program, a key).
+
+use super::Setup;
+use crate::agents::registry::{self, check_installed};
+use serde_json::json;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AgentsCommand {
+    /// Say which agents are installed and usable; exits 1 if any is not.
+    Check {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
+    let AgentsCommand::Check { json } = command;
+    let dir = setup
+        .config
+        .agents
+        .dir
+        .as_ref()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(registry::default_agents_dir);
+    let env = |k: &str| std::env::var(k).ok();
+    let mut rows = Vec::new();
+    let mut all_usable = true;
+    for spec in registry::kinds()? {
+        let installed = check_installed(&spec, &dir);
+        // The key is looked up, never shown.
+        let key = crate::engine::driver::setup_for(&spec.name, &setup.config, &env).err();
+        let usable = installed.usable && key.is_none();
+        all_usable &= usable;
+        rows.push((spec, installed, key, usable));
+    }
+    if json {
+        let doc: Vec<_> = rows
+            .iter()
+            .map(|(spec, installed, key, usable)| {
+                json!({
+                    "kind": spec.name,
+                    "display": spec.display,
+                    "pinned": spec.version,
+                    "found": installed.found,
+                    "installed": installed.usable,
+                    "usable": usable,
+                    "detail": key.clone().unwrap_or_else(|| installed.detail.clone()),
+                })
+            })
+            .collect();
+        println!("{}", json!({"agents_dir": dir, "agents": doc}));
+    } else {
+        println!("agents directory: {}", dir.display());
+        for (spec, installed, key, usable) in &rows {
+            let detail = match (installed.usable, key) {
+                (false, _) => installed.detail.clone(),
+                (true, Some(why)) => format!("installed, but {why}"),
+                (true, None) => installed.detail.clone(),
+            };
+            println!(
+                "  {:<12} {:<11} {detail}",
+                spec.name,
+                if *usable { "usable" } else { "not usable" }
+            );
+        }
+    }
+    if all_usable {
+        Ok(())
+    } else {
+        Err("not every agent is usable (above); `scripts/install_agents.sh` installs them".into())
+    }
+}

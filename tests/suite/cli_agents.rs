@@ -1,0 +1,493 @@
+//! Third-party coding agents run by ecca, with the real CLI (installed at its pinned version
+//! by `scripts/install_agents.sh`) against a local stand-in of the model API: the agent
+//! writes in the run's worktree with its own tools, ecca reads its stream into events and
+//! cost rows, judges it, runs the repository's checks and the evaluator, and delivers the
+//! branch after approval, as for the built-in loop. The API key reaches the agent's
+//! environment and nothing else.
+
+use crate::common;
+
+use common::fixture_repo::{python_project, run_git};
+use common::repo_run::{EccaHome, Role, acme_with_repo, role_of, use_model};
+use common::{MockLlm, Scripted, anthropic_event, read_store, require_docker_and_sandbox};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Unique enough that any hit outside the agent's environment is a leak.
+const KEY: &str = "sk-ant-agent-canary-5Lq2Xw8Rv";
+
+const SHOUT_PY: &str = "def shout(name):\n    return name.upper() + \"!\"\n";
+
+/// The agent's program must be there: the test script installs it.
+fn require_agent(home: &EccaHome, kind: &str) {
+    let report = home.json(&["agents", "check", "--json"]);
+    let row = report["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["kind"] == kind).cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        row["installed"], true,
+        "{kind} is not installed at its pinned version ({}); run scripts/install_agents.sh",
+        row["detail"]
+    );
+}
+
+/// Whether a Messages request carries a tool result (Claude Code's second turn).
+fn has_tool_result(request: &Value) -> bool {
+    request["messages"].as_array().is_some_and(|messages| {
+        messages.iter().any(|m| {
+            m["content"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|p| p["type"] == "tool_result"))
+        })
+    })
+}
+
+/// One Messages stream: a block of `block` (a tool call or text) with the given usage.
+fn claude_turn(block: Value, delta: Value, stop: &str, usage: [u64; 4]) -> Scripted {
+    let [input, output, cache_write, cache_read] = usage;
+    Scripted::sse(vec![
+        anthropic_event(
+            "message_start",
+            json!({"type":"message_start","message":{"id":"msg_agent","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,
+                "usage":{"input_tokens":input,"cache_creation_input_tokens":cache_write,"cache_read_input_tokens":cache_read,"output_tokens":1}}}),
+        ),
+        anthropic_event(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":block}),
+        ),
+        anthropic_event(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":delta}),
+        ),
+        anthropic_event(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":0}),
+        ),
+        anthropic_event(
+            "message_delta",
+            json!({"type":"message_delta","delta":{"stop_reason":stop,"stop_sequence":null},"usage":{"output_tokens":output}}),
+        ),
+        anthropic_event("message_stop", json!({"type":"message_stop"})),
+    ])
+}
+
+/// Claude Code's turn `n` (from 0) for a request: what a test scripts.
+type ClaudeTurns = dyn Fn(&Value, usize) -> Scripted + Send + Sync;
+
+/// The model behind both Claude Code and ecca's own evaluator: the evaluator passes the
+/// change; Claude Code's requests (told apart by their system prompt) get `turns`.
+async fn model_for_claude(turns: Arc<ClaudeTurns>) -> MockLlm {
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    MockLlm::start(
+        vec![],
+        Some(Arc::new(move |request: &Value| {
+            if role_of(request) == Role::Evaluator {
+                return Scripted::sse(common::anthropic_stream(
+                    r#"{"score": 9, "issues": []}"#,
+                    800,
+                    40,
+                    0,
+                    0,
+                ));
+            }
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            turns(request, n)
+        })),
+    )
+    .await
+}
+
+/// Claude Code's first turn writes `greet/shout.py` with its Write tool; the next says
+/// it is done.
+async fn claude_and_evaluator() -> MockLlm {
+    model_for_claude(write_then_done("greet/shout.py".into())).await
+}
+
+/// Claude Code's turns: write `path` with its Write tool, then say it is done.
+fn write_then_done(path: String) -> Arc<ClaudeTurns> {
+    Arc::new(move |request: &Value, _| {
+        if has_tool_result(request) {
+            claude_turn(
+                json!({"type":"text","text":""}),
+                json!({"type":"text_delta","text":"Done: the file is written."}),
+                "end_turn",
+                [1001, 99, 11, 4000],
+            )
+        } else {
+            write_turn(&path, SHOUT_PY)
+        }
+    })
+}
+
+fn write_turn(path: &str, content: &str) -> Scripted {
+    let input = json!({"file_path": path, "content": content});
+    claude_turn(
+        json!({"type":"tool_use","id":"toolu_agent_1","name":"Write","input":{}}),
+        json!({"type":"input_json_delta","partial_json": input.to_string()}),
+        "tool_use",
+        [1234, 567, 2345, 3456],
+    )
+}
+
+fn bash_turn(command: &str) -> Scripted {
+    let input = json!({"command": command, "description": "check"});
+    claude_turn(
+        json!({"type":"tool_use","id":"toolu_agent_2","name":"Bash","input":{}}),
+        json!({"type":"input_json_delta","partial_json": input.to_string()}),
+        "tool_use",
+        [1234, 567, 2345, 3456],
+    )
+}
+
+/// A stream that starts and then sends nothing more, never ending.
+fn stalled_turn() -> Scripted {
+    let mut turn = claude_turn(
+        json!({"type":"text","text":""}),
+        json!({"type":"text_delta","text":"Thinking"}),
+        "end_turn",
+        [100, 1, 0, 0],
+    );
+    turn.events.truncate(1);
+    turn.hang = true;
+    turn
+}
+
+/// A client `acme` on a fresh Python repository, the agent checked, the model in place.
+struct AgentHome {
+    _dir: tempfile::TempDir,
+    home: EccaHome,
+    bare: std::path::PathBuf,
+    model: MockLlm,
+}
+
+async fn agent_home(model: MockLlm, config: &str) -> AgentHome {
+    require_docker_and_sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let bare = python_project(dir.path(), false);
+    let home_dir = dir.path().join("home");
+    std::fs::create_dir_all(&home_dir).unwrap();
+    std::fs::write(home_dir.join("config.toml"), config).unwrap();
+    let mut home = EccaHome::new(&home_dir);
+    require_agent(&home, "claude-code");
+    acme_with_repo(&home, &bare.to_string_lossy());
+    use_model(&mut home, &model);
+    home.env("ANTHROPIC_API_KEY", KEY);
+    AgentHome {
+        _dir: dir,
+        home,
+        bare,
+        model,
+    }
+}
+
+/// Processes whose working directory is under `dir` (an agent, or a tool it started).
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        if cwd.starts_with(dir) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+/// The agent's rows of task T-0001: purpose and cost.
+fn agent_rows(home: &EccaHome) -> Vec<(String, i64)> {
+    common::read_rows(
+        &home.db(),
+        "SELECT purpose, cost_micros FROM cost_log WHERE task_id = 'T-0001' AND purpose LIKE 'agent:%' ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+fn is_claude(request: &common::Recorded) -> bool {
+    request
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("claude-cli/"))
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_writes_in_the_worktree_is_priced_to_its_own_figure_and_delivers_a_branch() {
+    let AgentHome {
+        _dir: _keep,
+        home,
+        bare,
+        model,
+    } = agent_home(claude_and_evaluator().await, "").await;
+    let home_dir = home.dir.clone();
+    let run = run_claude(&home, &[]);
+    assert_eq!(run["status"], "awaiting_approval", "{run:#}");
+    assert_eq!(run["result_status"], "SUCCESS", "{run:#}");
+    let repo = &run["repo"];
+    let worktree = home_dir
+        .join("worktrees")
+        .join(repo["worktree"].as_str().expect("a worktree"));
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("greet/shout.py")).unwrap(),
+        SHOUT_PY,
+        "Claude Code wrote the file with its own tool, in the worktree"
+    );
+    let checks = repo["checks"].as_array().expect("checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["kind"] == "test" && c["status"] == "passed"),
+        "the repository's own tests ran after the agent: {checks:#?}"
+    );
+
+    // Two turns from Claude Code (the second carries the tool's result), one evaluation.
+    let requests = model.requests.lock().unwrap().clone();
+    let claude: Vec<_> = requests.iter().filter(|r| is_claude(r)).collect();
+    assert_eq!(claude.len(), 2, "Claude Code's calls");
+    assert!(!has_tool_result(&claude[0].body) && has_tool_result(&claude[1].body));
+    assert_eq!(claude[0].body["model"], "claude-sonnet-4-5");
+    assert_eq!(
+        claude[0]
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some(KEY)
+    );
+    let evaluations = requests
+        .iter()
+        .filter(|r| role_of(&r.body) == Role::Evaluator)
+        .count();
+    assert_eq!(evaluations, 1);
+
+    // One row per call at ecca's prices (rounded up to the micro-dollar), and a row with the
+    // difference to Claude Code's own figure ($0.0277668 for this usage at its Sonnet
+    // prices): the agent's rows add up to what it reports.
+    let all: Vec<(String, i64, i64, i64, i64, i64)> = common::read_rows(
+        &home.db(),
+        "SELECT purpose, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_micros
+         FROM cost_log WHERE task_id = 'T-0001' AND purpose LIKE 'agent:%' ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+    );
+    assert_eq!(
+        all[..2],
+        [
+            (
+                "agent:claude-code".to_string(),
+                1234,
+                567,
+                2345,
+                3456,
+                22_038
+            ),
+            ("agent:claude-code".to_string(), 1001, 99, 11, 4000, 5_730),
+        ],
+        "{all:#?}"
+    );
+    let agent_total: i64 = all.iter().map(|r| r.5).sum();
+    assert_eq!(
+        agent_total, 27_767,
+        "the rows add up to Claude Code's own $0.027767: {all:#?}"
+    );
+    assert_eq!(all.len(), 3, "one row carries the difference: {all:#?}");
+    assert_eq!(all[2].0, "agent:claude-code:reported-difference");
+    // The task's cost is every row: the agent's and the evaluator's.
+    let (task_cost, rows_total): (i64, i64) = read_store(
+        &home.db(),
+        "code_tasks",
+        "SELECT cost_micros, (SELECT SUM(cost_micros) FROM cost_log WHERE task_id = 'T-0001') FROM code_tasks WHERE id = 'T-0001'",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap();
+    assert_eq!(task_cost, rows_total);
+
+    // The diff is what the agent changed; approval delivers the branch.
+    let diff = home.ok(&["diff", "T-0001"]);
+    assert!(diff.contains("+def shout(name):"), "{diff}");
+    home.ok(&["approve", "T-0001"]);
+    let tree = run_git(
+        None,
+        [
+            "--git-dir",
+            &bare.to_string_lossy(),
+            "show",
+            "agt/T-0001:greet/shout.py",
+        ],
+        None,
+    );
+    assert_eq!(
+        tree, SHOUT_PY,
+        "the delivered branch holds the agent's file"
+    );
+
+    // The key is in no file ecca keeps (store, logs, agent homes) and in no output.
+    for file in files_under(&home_dir) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the API key leaked into {}",
+            file.display()
+        );
+    }
+    let transcript = home.transcript.lock().unwrap().join("\n");
+    assert!(
+        !transcript.contains(KEY),
+        "the API key leaked into ecca's output"
+    );
+}
+
+/// Runs task T-0001 with Claude Code and returns `ecca run --json`'s document.
+fn run_claude(home: &EccaHome, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "claude-code",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    home.json(&args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_is_stopped_at_the_task_budget_and_leaves_no_process() {
+    // Every turn asks for another command: only a budget ends it.
+    let model = model_for_claude(Arc::new(|_: &Value, _| bash_turn("true"))).await;
+    let h = agent_home(model, "").await;
+    let run = run_claude(&h.home, &["--budget-usd", "0.05"]);
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("budget"), "{reason}");
+    // Each call costs $0.022038 at ecca's prices: the agent stops within one call of the cap.
+    let spent: i64 = agent_rows(&h.home).iter().map(|r| r.1).sum();
+    assert!(spent >= 50_000, "it ran up to the cap: {spent}");
+    assert!(
+        spent <= 50_000 + 22_038,
+        "at most one call past the cap: {spent}"
+    );
+    assert!(run["cost_micros"].as_i64().unwrap() >= spent);
+    let left = processes_in(&h.home.dir);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+    assert_eq!(
+        h.model
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| role_of(&r.body) == Role::Evaluator)
+            .count(),
+        0,
+        "a stopped agent is not evaluated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_claude_code_is_stopped_by_the_watchdog() {
+    let model = model_for_claude(Arc::new(|_: &Value, _| stalled_turn())).await;
+    // 3 s of silence: Claude Code itself never times out a stalled stream.
+    let h = agent_home(model, "[agents]\nstall_minutes = 0.05\n").await;
+    let run = run_claude(&h.home, &[]);
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("stalled"), "{reason}");
+    let left = processes_in(&h.home.dir);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_exiting_0_after_sigint_or_a_refused_write_is_judged_failed() {
+    // SIGINT while the model streams: Claude Code ends with `error_during_execution` and
+    // exit code 0.
+    let model = model_for_claude(Arc::new(|_: &Value, _| stalled_turn())).await;
+    let h = agent_home(model, "").await;
+    let mut child = common::ecca_command(&h.home.dir);
+    child.args([
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "claude-code",
+        "--json",
+    ]);
+    child.env("ANTHROPIC_BASE_URL", &h.model.url);
+    child.env("ANTHROPIC_API_KEY", KEY);
+    child.stdout(std::process::Stdio::piped());
+    let child = child.spawn().unwrap();
+    let worktrees = h.home.dir.join("worktrees");
+    let mut agent_pid = None;
+    common::wait_until("Claude Code streaming in the worktree", 120, || {
+        agent_pid = processes_in(&worktrees)
+            .iter()
+            .find(|p| p.contains("claude") && p.contains("--output-format"))
+            .and_then(|p| p.split(':').next()?.parse::<i32>().ok());
+        agent_pid.is_some() && h.model.request_count() > 0
+    });
+    let agent_pid = agent_pid.unwrap();
+    // While it runs, the key is in the agent's environment and in no process's arguments.
+    let environ = std::fs::read(format!("/proc/{agent_pid}/environ")).unwrap();
+    assert!(environ.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        assert!(
+            !cmdline.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the API key is in the arguments of {}",
+            entry.path().display()
+        );
+    }
+    // SAFETY: kill(2) on a pid this test just found; it touches no memory.
+    unsafe {
+        libc::kill(agent_pid, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("claude-code failed"), "{reason}");
+
+    // A write Claude Code's own permissions refuse (outside its working directory): it
+    // still ends with `success` and exit code 0; the refusal is only in the result.
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("escape.py");
+    let model = model_for_claude(write_then_done(target.to_string_lossy().into_owned())).await;
+    let h = agent_home(model, "").await;
+    let run = run_claude(&h.home, &[]);
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("claude-code failed"), "{reason}");
+    assert!(!target.exists(), "the refused write did not happen");
+}
