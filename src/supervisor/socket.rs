@@ -5,8 +5,9 @@
 //! Requests, one JSON object per line, each with an `id` its answer repeats:
 //! `{"id":1,"execute":<Command>}` → `{"id":1,"reply":<Reply>}` or `{"id":1,"error":"…"}`;
 //! `{"id":2,"wait_settled":"T-0001"}` → `{"id":2,"settled":"awaiting_approval"}` once the
-//! task's run rests; `{"id":3,"subscribe":true}` → `{"event":<Event>}` lines (and
-//! `{"lagged":N}`) until the connection closes; `{"id":4,"stop":true}` → `{"id":4,
+//! task's run rests; `{"id":3,"subscribe":true}` → `{"event":<Event>}` lines, streamed
+//! text as `{"deltas":[{"run_id":…,"text":…}]}`, and `{"lagged":N}`, until the connection
+//! closes; `{"id":4,"stop":true}` → `{"id":4,
 //! "stopping":true}` and the daemon checkpoints its runs and exits.
 
 use super::{Command, Delivery, Event, Reply, Supervisor};
@@ -74,6 +75,11 @@ pub struct Answer {
     pub settled: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<std::sync::Arc<Event>>,
+    /// Streamed text (`ModelDelta` and `ModelDeltas` events) in a plain shape: most lines
+    /// a subscriber reads are these, and a list of structs reads without the buffering an
+    /// internally tagged event needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deltas: Option<Vec<super::RunText>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lagged: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +252,24 @@ async fn handle(
         drop(sup);
         while let Some(delivery) = events.next().await {
             let answer = match delivery {
+                Delivery::Event(e)
+                    if matches!(
+                        e.as_ref(),
+                        Event::ModelDelta { .. } | Event::ModelDeltas { .. }
+                    ) =>
+                {
+                    Answer {
+                        deltas: Some(
+                            e.streamed()
+                                .map(|(run_id, text)| super::RunText {
+                                    run_id: run_id.to_string(),
+                                    text: text.clone(),
+                                })
+                                .collect(),
+                        ),
+                        ..Answer::default()
+                    }
+                }
                 Delivery::Event(e) => Answer {
                     event: Some(e),
                     ..Answer::default()
@@ -413,6 +437,10 @@ impl Remote {
                     Ok(Answer {
                         event: Some(event), ..
                     }) => Delivery::Event(event),
+                    Ok(Answer {
+                        deltas: Some(deltas),
+                        ..
+                    }) => Delivery::Event(std::sync::Arc::new(Event::ModelDeltas { deltas })),
                     Ok(Answer {
                         lagged: Some(missed),
                         ..
