@@ -3,7 +3,8 @@
 //! The JSON stream reports usage once per turn (`turn.completed`), summed over the turn's
 //! model calls, and never in dollars. The rollout file
 //! (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*-<thread_id>.jsonl`) has the per-call numbers,
-//! so after a run ecca can replace the turn's aggregated row with one row per call.
+//! so once Codex has moved past a turn (the file then holds its last call) the turn becomes
+//! one ledger row per model call, or one aggregated row when the file does not add up.
 //!
 //! Token mapping (OpenAI Responses semantics, confirmed by the recorded run, where
 //! `total_tokens` = `input_tokens` + `output_tokens`): `input_tokens` is the whole prompt and
@@ -39,6 +40,10 @@ pub struct CodexStream {
     codex_home: Option<PathBuf>,
     /// Rollout calls already emitted, so each turn takes only its own.
     rollout_calls_emitted: usize,
+    /// A completed turn's usage not yet sent: nothing orders Codex's `turn.completed` line
+    /// after its rollout file's record of the turn's last call, so with a rollout to read
+    /// the turn is split into calls once Codex has moved on (the next turn, or its exit).
+    pending_turn: Option<Usage>,
 }
 
 impl CodexStream {
@@ -58,6 +63,7 @@ impl CodexStream {
             edited_paths: HashSet::new(),
             thread_id: String::new(),
             codex_home: None,
+            pending_turn: None,
             rollout_calls_emitted: 0,
         }
     }
@@ -200,6 +206,27 @@ impl CodexStream {
 }
 
 impl CodexStream {
+    /// A turn's usage as ledger calls: one per model call when the rollout file has them
+    /// and they add up to the turn, else the turn as one aggregated call.
+    fn send_turn(&mut self, usage: Usage) {
+        let per_call = self.rollout_calls_for_turn(&usage);
+        let aggregated = per_call.is_none();
+        for usage in per_call.unwrap_or_else(|| vec![usage]) {
+            self.emit.push(AgentEvent::Call(CallUsage {
+                model: self.model.clone(),
+                usage,
+                reported_cost: None,
+                aggregated,
+            }));
+        }
+    }
+
+    fn send_pending_turn(&mut self) {
+        if let Some(usage) = self.pending_turn.take() {
+            self.send_turn(usage);
+        }
+    }
+
     /// This turn's calls from the rollout file, if it can be read and they add up to `turn`.
     fn rollout_calls_for_turn(&mut self, turn: &Usage) -> Option<Vec<Usage>> {
         let home = self.codex_home.as_ref()?;
@@ -243,18 +270,15 @@ impl StreamParser for CodexStream {
                 let usage = codex_usage(value.get("usage").unwrap_or(&Value::Null));
                 self.turns_completed += 1;
                 self.total = add_usage(&self.total, &usage);
-                let per_call = self.rollout_calls_for_turn(&usage);
-                let aggregated = per_call.is_none();
-                for usage in per_call.unwrap_or_else(|| vec![usage]) {
-                    self.emit.push(AgentEvent::Call(CallUsage {
-                        model: self.model.clone(),
-                        usage,
-                        reported_cost: None,
-                        aggregated,
-                    }));
+                self.send_pending_turn();
+                if self.codex_home.is_some() {
+                    self.pending_turn = Some(usage);
+                } else {
+                    self.send_turn(usage);
                 }
             }
             Some("turn.failed") => {
+                self.send_pending_turn();
                 let error = value.get("error").unwrap_or(&Value::Null);
                 let message = str_field(error, "message")
                     .or(self.last_error.as_deref())
@@ -268,8 +292,10 @@ impl StreamParser for CodexStream {
     }
 
     fn finish(&mut self) -> Vec<AgentEvent> {
+        // Codex has exited: its rollout file is whole.
+        self.send_pending_turn();
         if self.finished {
-            return Vec::new();
+            return self.emit.take();
         }
         if self.turns_completed > 0 {
             let reason = match &self.last_message {

@@ -77,8 +77,8 @@ pub struct MockLlm {
 }
 
 impl MockLlm {
-    /// Serves `script` in order on both `/v1/messages` and `/v1/chat/completions`; once the
-    /// script is used up, `fallback` answers (or a 500).
+    /// Serves `script` in order on `/v1/messages`, `/v1/chat/completions` and
+    /// `/v1/responses`; once the script is used up, `fallback` answers (or a 500).
     pub async fn start(script: Vec<Scripted>, fallback: Option<Fallback>) -> MockLlm {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let state = ServerState {
@@ -89,6 +89,7 @@ impl MockLlm {
         let app = Router::new()
             .route("/v1/messages", post(handle))
             .route("/v1/chat/completions", post(handle))
+            .route("/v1/responses", post(handle))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

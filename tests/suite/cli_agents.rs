@@ -162,6 +162,12 @@ struct AgentHome {
 }
 
 async fn agent_home(model: MockLlm, config: &str) -> AgentHome {
+    agent_home_for("claude-code", model, config).await
+}
+
+/// The same for agent `kind`: the model answers both providers (Anthropic for ecca's own
+/// evaluator and Claude Code, the OpenAI formats for Codex CLI and Aider).
+async fn agent_home_for(kind: &str, model: MockLlm, config: &str) -> AgentHome {
     require_docker_and_sandbox();
     let dir = tempfile::tempdir().unwrap();
     let bare = python_project(dir.path(), false);
@@ -169,10 +175,12 @@ async fn agent_home(model: MockLlm, config: &str) -> AgentHome {
     std::fs::create_dir_all(&home_dir).unwrap();
     std::fs::write(home_dir.join("config.toml"), config).unwrap();
     let mut home = EccaHome::new(&home_dir);
-    require_agent(&home, "claude-code");
+    require_agent(&home, kind);
     acme_with_repo(&home, &bare.to_string_lossy());
     use_model(&mut home, &model);
     home.env("ANTHROPIC_API_KEY", KEY);
+    home.env("OPENAI_BASE_URL", &format!("{}/v1", model.url));
+    home.env("OPENAI_API_KEY", KEY);
     AgentHome {
         _dir: dir,
         home,
@@ -490,4 +498,114 @@ async fn claude_code_exiting_0_after_sigint_or_a_refused_write_is_judged_failed(
     let reason = run["status_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("claude-code failed"), "{reason}");
     assert!(!target.exists(), "the refused write did not happen");
+}
+
+/// One OpenAI Responses stream: `item` finished, then the response completed with its
+/// usage (`input` includes the cached and cache-written tokens, as OpenAI counts them).
+fn responses_turn(item: Value, usage: [u64; 4]) -> Scripted {
+    let [input, output, cached, cache_write] = usage;
+    let done = json!({"type":"response.output_item.done","output_index":0,"item":item});
+    // Each response its own id: Codex records its usage per response id.
+    let id = format!("resp_ecca_{input}_{output}");
+    let completed = json!({"type":"response.completed","response":{"id":id,"usage":{
+        "input_tokens":input,"input_tokens_details":{"cached_tokens":cached,"cache_write_tokens":cache_write},
+        "output_tokens":output,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":input + output}}});
+    Scripted::sse(vec![
+        format!("event: response.output_item.done\ndata: {done}\n\n"),
+        format!("event: response.completed\ndata: {completed}\n\n"),
+    ])
+}
+
+/// Codex's first call writes `greet/shout.py` with `apply_patch` through its command tool
+/// (how it edits files with a model it has no metadata for); the second says it is done.
+async fn codex_and_evaluator() -> MockLlm {
+    MockLlm::start(
+        vec![],
+        Some(Arc::new(|request: &Value| {
+            if role_of(request) == Role::Evaluator {
+                return Scripted::sse(common::anthropic_stream(
+                    r#"{"score": 9, "issues": []}"#,
+                    800,
+                    40,
+                    0,
+                    0,
+                ));
+            }
+            let answered = request["input"].as_array().is_some_and(|items| {
+                items.iter().any(|i| i["type"] == "function_call_output")
+            });
+            if answered {
+                let message = json!({"type":"message","role":"assistant",
+                    "content":[{"type":"output_text","text":"Done: greet/shout.py written."}]});
+                return responses_turn(message, [1001, 99, 400, 0]);
+            }
+            let patch: String = SHOUT_PY.lines().map(|l| format!("+{l}\n")).collect();
+            let cmd = format!(
+                "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: greet/shout.py\n{patch}*** End Patch\nEOF\n"
+            );
+            let call = json!({"type":"function_call","call_id":"call_ecca_1","name":"exec_command",
+                "arguments": json!({"cmd": cmd}).to_string()});
+            responses_turn(call, [1234, 567, 345, 234])
+        })),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_writes_in_the_worktree_and_each_call_is_priced_by_eccas_table() {
+    // A model Codex has no metadata for, priced in ecca's config.
+    let config = "[agents.models]\ncodex = \"stub-model\"\n\n[prices.\"stub-model\"]\ninput = 2.0\noutput = 8.0\ncache_write = 2.5\ncache_read = 0.5\n";
+    let h = agent_home_for("codex", codex_and_evaluator().await, config).await;
+    let run = h.home.json(&[
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "codex",
+        "--json",
+    ]);
+    assert_eq!(run["status"], "awaiting_approval", "{run:#}");
+    assert_eq!(run["result_status"], "SUCCESS", "{run:#}");
+    let worktree = h
+        .home
+        .dir
+        .join("worktrees")
+        .join(run["repo"]["worktree"].as_str().expect("a worktree"));
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("greet/shout.py")).unwrap(),
+        SHOUT_PY,
+        "Codex wrote the file with its own patch tool, in the worktree"
+    );
+    let codex_calls: Vec<Value> = h
+        .model
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.body["input"].is_array())
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(codex_calls.len(), 2, "Codex's calls");
+    assert_eq!(codex_calls[0]["model"], "stub-model");
+    // One row per call, from Codex's own per-call record, at ecca's prices: the cached and
+    // cache-written tokens are taken out of the input and priced as such.
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = common::read_rows(
+        &h.home.db(),
+        "SELECT purpose, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_micros
+         FROM cost_log WHERE task_id = 'T-0001' AND purpose LIKE 'agent:%' ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+    );
+    assert_eq!(
+        rows,
+        [
+            // 655 × $2 + 567 × $8 + 234 × $2.5 + 345 × $0.5 per million = $0.0066035 → 6,604
+            ("agent:codex".to_string(), 655, 567, 234, 345, 6_604),
+            // 601 × $2 + 99 × $8 + 400 × $0.5 per million = $0.002194
+            ("agent:codex".to_string(), 601, 99, 0, 400, 2_194),
+        ],
+    );
+    let diff = h.home.ok(&["diff", "T-0001"]);
+    assert!(diff.contains("+def shout(name):"), "{diff}");
 }
