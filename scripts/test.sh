@@ -87,8 +87,8 @@ target/debug/ecca images build --if-missing
 
 # The third-party coding agents the agent tests drive, at their pinned versions (npm and
 # PyPI; kept under ~/.cache/ecca/agents, so a second run only checks versions).
-say "the coding agents (scripts/install_agents.sh claude codex)"
-scripts/install_agents.sh claude codex \
+say "the coding agents (scripts/install_agents.sh: Claude Code, Codex CLI, Aider)"
+scripts/install_agents.sh claude codex aider \
   || fail "could not install the coding agents (above); their tests need them"
 
 say "tests (cargo test)"

@@ -43,6 +43,17 @@ impl Scripted {
         }
     }
 
+    /// A plain JSON answer (a non-streamed completion).
+    pub fn json(body: &serde_json::Value) -> Self {
+        Scripted {
+            status: 200,
+            headers: vec![("content-type", "application/json".into())],
+            events: vec![body.to_string()],
+            abort: false,
+            hang: false,
+        }
+    }
+
     pub fn status(status: u16, body: &str) -> Self {
         Scripted {
             status,
@@ -121,10 +132,13 @@ async fn handle(State(state): State<ServerState>, headers: HeaderMap, body: Byte
         (None, None) => Scripted::status(500, r#"{"error":{"message":"script exhausted"}}"#),
     };
     let mut builder = Response::builder().status(StatusCode::from_u16(scripted.status).unwrap());
-    if scripted.status == 200 {
-        builder = builder.header("content-type", "text/event-stream");
-    } else {
-        builder = builder.header("content-type", "application/json");
+    if !scripted.headers.iter().any(|(k, _)| *k == "content-type") {
+        let kind = if scripted.status == 200 {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        builder = builder.header("content-type", kind);
     }
     for (k, v) in &scripted.headers {
         builder = builder.header(*k, v);

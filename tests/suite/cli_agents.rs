@@ -609,3 +609,70 @@ async fn codex_writes_in_the_worktree_and_each_call_is_priced_by_eccas_table() {
     let diff = h.home.ok(&["diff", "T-0001"]);
     assert!(diff.contains("+def shout(name):"), "{diff}");
 }
+
+/// Aider's one edit call, answered in its whole-file format (the path on its own line, then
+/// the file in a fence), with the usage the server reports.
+async fn aider_and_evaluator() -> MockLlm {
+    MockLlm::start(
+        vec![],
+        Some(Arc::new(|request: &Value| {
+            if role_of(request) == Role::Evaluator {
+                return Scripted::sse(common::anthropic_stream(
+                    r#"{"score": 9, "issues": []}"#,
+                    800,
+                    40,
+                    0,
+                    0,
+                ));
+            }
+            let content = format!("greet/shout.py\n```python\n{SHOUT_PY}```\n");
+            Scripted::json(&json!({
+                "id": "chatcmpl-ecca-1", "object": "chat.completion", "model": "stub-model",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 1234, "completion_tokens": 567, "total_tokens": 1801}
+            }))
+        })),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aider_writes_in_the_worktree_and_its_call_is_priced_by_eccas_table() {
+    let config = "[agents.models]\naider = \"stub-model\"\n\n[prices.\"stub-model\"]\ninput = 2.0\noutput = 8.0\n";
+    let h = agent_home_for("aider", aider_and_evaluator().await, config).await;
+    let run = h.home.json(&[
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "aider",
+        "--json",
+    ]);
+    assert_eq!(run["status"], "awaiting_approval", "{run:#}");
+    assert_eq!(run["result_status"], "SUCCESS", "{run:#}");
+    let worktree = h
+        .home
+        .dir
+        .join("worktrees")
+        .join(run["repo"]["worktree"].as_str().expect("a worktree"));
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("greet/shout.py")).unwrap(),
+        SHOUT_PY,
+        "Aider wrote the file, in the worktree, and did not commit it"
+    );
+    // Its one call, from its analytics log, at ecca's prices (which ecca also gave Aider in
+    // a model-metadata file, so Aider's own figure is the same).
+    let rows: Vec<(String, i64, i64, i64)> = common::read_rows(
+        &h.home.db(),
+        "SELECT purpose, input_tokens, output_tokens, cost_micros
+         FROM cost_log WHERE task_id = 'T-0001' AND purpose LIKE 'agent:%' ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    );
+    // 1,234 × $2 + 567 × $8 per million = $0.007004
+    assert_eq!(rows, [("agent:aider".to_string(), 1234, 567, 7_004)]);
+    let diff = h.home.ok(&["diff", "T-0001"]);
+    assert!(diff.contains("+def shout(name):"), "{diff}");
+}
