@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod containers;
+pub mod credentials;
 pub mod delivery;
 pub mod domain;
 pub mod engine;

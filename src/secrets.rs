@@ -132,7 +132,7 @@ pub fn redact(text: &str, secret: &str) -> String {
     text.replace(secret, &mask(secret))
 }
 
-fn open(data_dir: &Path) -> Result<Connection, String> {
+pub(crate) fn open(data_dir: &Path) -> Result<Connection, String> {
     let store = crate::store::Store::open(data_dir).map_err(|e| e.0)?;
     let conn = Connection::open(store.path()).map_err(|e| e.to_string())?;
     conn.busy_timeout(std::time::Duration::from_secs(10))

@@ -25,7 +25,13 @@ pub struct Launch {
     pub stall: Duration,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Unique to this run; put in the environment as `ECCA_AGENT_RUN`, so every process
+    /// the agent starts can be found and stopped with it.
+    pub marker: String,
 }
+
+/// The environment variable that marks a run's processes.
+pub const MARKER_VAR: &str = "ECCA_AGENT_RUN";
 
 /// Why ecca stopped an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +102,8 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
         }
     }
     command.envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command.env(MARKER_VAR, &launch.marker);
+    let marker = launch.marker.clone();
     let mut child = command.spawn().map_err(|e| {
         format!(
             "could not start {}: {e}; check it with `ecca agents check`",
@@ -153,13 +161,13 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
                 reason = &mut stop_rx, if stopped.is_none() => {
                     if let Ok(reason) = reason {
                         stopped = Some(reason);
-                        signal_group(pid, libc::SIGTERM);
+                        signal_all(pid, &marker, libc::SIGTERM);
                         kill_at = Some(Instant::now() + launch.grace);
                     }
                 },
                 _ = tokio::time::sleep_until(wake_at) => {
                     if kill_at.is_some() {
-                        signal_group(pid, libc::SIGKILL);
+                        signal_all(pid, &marker, libc::SIGKILL);
                         break;
                     }
                     let now = Instant::now();
@@ -168,7 +176,7 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
                     } else {
                         StopReason::Stalled(launch.stall)
                     });
-                    signal_group(pid, libc::SIGTERM);
+                    signal_all(pid, &marker, libc::SIGTERM);
                     kill_at = Some(now + launch.grace);
                 }
             }
@@ -178,15 +186,15 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
         let status = match tokio::time::timeout(launch.grace, child.wait()).await {
             Ok(s) => s.ok(),
             Err(_) => {
-                signal_group(pid, libc::SIGKILL);
+                signal_all(pid, &marker, libc::SIGKILL);
                 child.wait().await.ok()
             }
         };
-        signal_group(pid, libc::SIGKILL);
+        signal_all(pid, &marker, libc::SIGKILL);
         // SIGKILL lands asynchronously; the caller is told the agent is gone only once
         // its group is (bounded: an unreaped zombie must not hold the run).
         let gone_by = Instant::now() + Duration::from_secs(2);
-        while group_exists(pid) && Instant::now() < gone_by {
+        while any_left(pid, &marker) && Instant::now() < gone_by {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for e in parser.finish() {
@@ -219,13 +227,77 @@ fn signal_group(pid: u32, signal: i32) {
     }
 }
 
-/// Whether any process of the group led by `pid` is still there.
-fn group_exists(pid: u32) -> bool {
+/// Whether any process of the run is still there (zombies waiting to be reaped do not
+/// count: they hold nothing).
+fn any_left(pid: u32, marker: &str) -> bool {
     let Ok(pgid) = libc::pid_t::try_from(pid) else {
         return false;
     };
     // SAFETY: kill(2) with signal 0 only checks that the group exists; it sends nothing.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    let group = unsafe { libc::kill(-pgid, 0) == 0 };
+    (group && group_has_live_member(pgid)) || !marked_processes(marker).is_empty()
+}
+
+/// Whether a live (not zombie) process is in group `pgid`.
+fn group_has_live_member(pgid: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                // After the command name's closing parenthesis: state, ppid, pgrp, ...
+                let rest = stat.rsplit_once(") ")?.1;
+                let mut fields = rest.split(' ');
+                let state = fields.next()?;
+                let group: libc::pid_t = fields.nth(1)?.parse().ok()?;
+                Some(group == pgid && state != "Z")
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// The live processes whose environment carries the run's marker: the agent and every
+/// process it started, even those that left its process group (Claude Code runs its shell
+/// commands in their own) or were orphaned when it exited.
+fn marked_processes(marker: &str) -> Vec<libc::pid_t> {
+    let needle = format!("{MARKER_VAR}={marker}\0");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            if pid == own {
+                return None;
+            }
+            let environ = std::fs::read(e.path().join("environ")).ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let zombie = stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'));
+            let marked = environ
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes());
+            (marked && !zombie)
+                .then(|| libc::pid_t::try_from(pid).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Sends `signal` to the agent's process group and to every process carrying its marker.
+fn signal_all(pid: u32, marker: &str, signal: i32) {
+    signal_group(pid, signal);
+    for other in marked_processes(marker) {
+        // SAFETY: kill(2) on a pid read from /proc a moment ago; it touches no memory.
+        unsafe {
+            libc::kill(other, signal);
+        }
+    }
 }
 
 impl Running {
@@ -275,6 +347,8 @@ mod tests {
         }
     }
 
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
     fn sh(script: &str, stall: Duration) -> Launch {
         Launch {
             program: "/bin/sh".into(),
@@ -284,6 +358,11 @@ mod tests {
             timeout: Duration::from_secs(120),
             stall,
             grace: Duration::from_secs(2),
+            marker: format!(
+                "test-{}-{}",
+                std::process::id(),
+                RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ),
         }
     }
 
@@ -317,11 +396,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_ends_the_whole_group_and_a_silent_agent_is_stopped_as_stalled() {
-        // A shell that starts a grandchild and ignores SIGTERM: only the group's SIGKILL
-        // after the grace ends them.
+        // A shell that ignores SIGTERM and starts a grandchild in a session of its own (as
+        // Claude Code does for its shell commands): the group's SIGKILL after the grace ends
+        // the shell, the run's marker finds the grandchild.
         let mut run = spawn(
             sh(
-                "trap '' TERM; sleep 300 & echo $!; wait",
+                "trap '' TERM; setsid sleep 300 & echo $!; wait",
                 Duration::from_secs(60),
             ),
             Box::new(Lines),

@@ -29,8 +29,13 @@ pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
     let mut all_usable = true;
     for spec in registry::kinds()? {
         let installed = check_installed(&spec, &dir);
-        // The key is looked up, never shown.
-        let key = crate::engine::driver::setup_for(&spec.name, &setup.config, &env).err();
+        // The key is looked up, never shown; clients' stored keys (`ecca credentials list`)
+        // are not looked at here.
+        let key =
+            crate::engine::driver::setup_for(&spec.name, "CLIENT", &setup.config, &env, &|_| {
+                Ok(None)
+            })
+            .err();
         let usable = installed.usable && key.is_none();
         all_usable &= usable;
         rows.push((spec, installed, key, usable));

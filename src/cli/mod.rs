@@ -5,6 +5,7 @@ pub mod agents;
 pub mod batch;
 pub mod console;
 pub mod containers;
+pub mod credentials;
 mod handle;
 mod lists;
 pub mod mcp;
@@ -173,6 +174,11 @@ pub enum CliCommand {
     Agents {
         #[command(subcommand)]
         command: agents::AgentsCommand,
+    },
+    /// Model API keys per client and provider for those agents (stored encrypted).
+    Credentials {
+        #[command(subcommand)]
+        command: credentials::CredentialsCommand,
     },
 }
 
@@ -352,5 +358,6 @@ pub async fn main(cli: Cli) -> Result<(), String> {
             command: ImagesCommand::Build { only, if_missing },
         }) => mcp::build_images(only, if_missing).await,
         Some(CliCommand::Agents { command }) => agents::run(&setup, command),
+        Some(CliCommand::Credentials { command }) => credentials::run(&setup, command),
     }
 }

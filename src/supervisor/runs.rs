@@ -454,8 +454,12 @@ impl Supervisor {
             agent: (task.agent_kind != "builtin").then(|| {
                 crate::engine::driver::setup_for(
                     &task.agent_kind,
+                    &task.client_id,
                     &inner.config,
                     inner.env.as_ref(),
+                    &|provider| {
+                        crate::credentials::key_for(&inner.data_dir, &task.client_id, provider)
+                    },
                 )
             }),
         };

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 /// Unique enough that any hit outside the agent's environment is a leak.
 const KEY: &str = "sk-ant-agent-canary-5Lq2Xw8Rv";
+/// ecca's own key, for its own calls.
+const ECCA_KEY: &str = "sk-ant-ecca-own-key-not-the-clients";
 
 const SHOUT_PY: &str = "def shout(name):\n    return name.upper() + \"!\"\n";
 
@@ -259,6 +261,35 @@ async fn claude_code_writes_in_the_worktree_is_priced_to_its_own_figure_and_deli
         model,
     } = agent_home(claude_and_evaluator().await, "").await;
     let home_dir = home.dir.clone();
+    // The client's own key, stored encrypted, is the one Claude Code gets; ecca's own
+    // calls (the evaluator) keep ecca's key.
+    let mut home = home;
+    home.env("ANTHROPIC_API_KEY", ECCA_KEY);
+    let stored = home.run_with(
+        &[
+            "credentials",
+            "add",
+            "--client",
+            "acme",
+            "--provider",
+            "anthropic",
+            "--from-env",
+            "ACME_ANTHROPIC",
+        ],
+        &[("ACME_ANTHROPIC", KEY)],
+    );
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let listed = home.ok(&["credentials", "list"]);
+    assert!(listed.contains("acme"), "{listed}");
+    assert!(
+        listed.contains(&format!("****{}", &KEY[KEY.len() - 4..])),
+        "{listed}"
+    );
+    assert!(!listed.contains(KEY), "{listed}");
     let run = run_claude(&home, &[]);
     assert_eq!(run["status"], "awaiting_approval", "{run:#}");
     assert_eq!(run["result_status"], "SUCCESS", "{run:#}");
@@ -292,11 +323,18 @@ async fn claude_code_writes_in_the_worktree_is_priced_to_its_own_figure_and_deli
             .and_then(|v| v.to_str().ok()),
         Some(KEY)
     );
-    let evaluations = requests
+    let evaluations: Vec<_> = requests
         .iter()
         .filter(|r| role_of(&r.body) == Role::Evaluator)
-        .count();
-    assert_eq!(evaluations, 1);
+        .collect();
+    assert_eq!(evaluations.len(), 1);
+    assert_eq!(
+        evaluations[0]
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some(ECCA_KEY)
+    );
 
     // One row per call at ecca's prices (rounded up to the micro-dollar), and a row with the
     // difference to Claude Code's own figure ($0.0277668 for this usage at its Sonnet
@@ -675,4 +713,52 @@ async fn aider_writes_in_the_worktree_and_its_call_is_priced_by_eccas_table() {
     assert_eq!(rows, [("agent:aider".to_string(), 1234, 567, 7_004)]);
     let diff = h.home.ok(&["diff", "T-0001"]);
     assert!(diff.contains("+def shout(name):"), "{diff}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aider_exiting_0_after_an_api_failure_is_judged_failed() {
+    // The key refused: Aider prints the error and exits 0, having sent no message.
+    let model = MockLlm::start(
+        vec![],
+        Some(Arc::new(|_: &Value| {
+            Scripted::status(
+                401,
+                r#"{"error":{"message":"invalid api key","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            )
+        })),
+    )
+    .await;
+    let config = "[agents.models]\naider = \"stub-model\"\n\n[prices.\"stub-model\"]\ninput = 2.0\noutput = 8.0\n";
+    let h = agent_home_for("aider", model, config).await;
+    let run = h.home.json(&[
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "aider",
+        "--json",
+    ]);
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("aider failed"), "{reason}");
+    assert!(agent_rows(&h.home).is_empty(), "no call was charged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_past_its_timeout_is_stopped() {
+    // Busy, never silent for long (a command a turn), but never done.
+    let model = model_for_claude(Arc::new(|_: &Value, _| bash_turn("sleep 1"))).await;
+    let h = agent_home(model, "[agents]\ntimeout_minutes = 0.1\n").await;
+    let run = run_claude(&h.home, &[]);
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let reason = run["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("timeout"), "{reason}");
+    assert!(
+        h.model.request_count() >= 2,
+        "it was working until the timeout"
+    );
+    let left = processes_in(&h.home.dir);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
 }

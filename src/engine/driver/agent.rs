@@ -45,26 +45,32 @@ impl std::fmt::Debug for AgentSetup {
     }
 }
 
-/// The setup of agent kind `kind` from the config and the environment, or why it cannot
-/// run (unknown kind, no key).
+/// The setup of agent kind `kind` for client `client_id` from the config, the client's
+/// stored key (`stored_key(provider)`, from `ecca credentials`) or else ecca's environment,
+/// or why it cannot run (unknown kind, no key).
 pub fn setup_for(
     kind: &str,
+    client_id: &str,
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
+    stored_key: &dyn Fn(&str) -> Result<Option<String>, String>,
 ) -> Result<AgentSetup, String> {
     let spec = registry::kind(kind)?;
     let endpoint = match spec.provider.as_str() {
         "anthropic" => config.providers.anthropic(env),
         _ => config.providers.openai(env),
     };
-    let api_key = env(&endpoint.api_key_env)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            format!(
-                "{} needs an API key: set {} in ecca's environment",
-                spec.display, endpoint.api_key_env
-            )
-        })?;
+    let api_key = match stored_key(&spec.provider)? {
+        Some(key) => key,
+        None => env(&endpoint.api_key_env)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "{} needs an API key: store one for the client (`ecca credentials add --client {client_id} --provider {} --from-env VAR`) or set {} in ecca's environment",
+                    spec.display, spec.provider, endpoint.api_key_env
+                )
+            })?,
+    };
     let a = &config.agents;
     Ok(AgentSetup {
         agents_dir: a
@@ -287,6 +293,15 @@ impl Driver<'_> {
             timeout: setup.timeout,
             stall: setup.stall,
             grace: Duration::from_secs(5),
+            // The home's name is unique among runs, live and past.
+            marker: format!(
+                "{}:{}",
+                ctx.scope.run_id,
+                home.path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
         };
         let mut running = match process::spawn(launch, parser_for(&setup.spec, &setup.model, &fill))
         {
