@@ -762,3 +762,58 @@ async fn claude_code_past_its_timeout_is_stopped() {
     let left = processes_in(&h.home.dir);
     assert!(left.is_empty(), "processes left behind: {left:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_from_the_console_stops_the_agent_and_everything_it_started() {
+    use common::pty::start_binary;
+    // Claude Code runs a long command and would wait on it: only a cancel ends the run.
+    let model = model_for_claude(Arc::new(|_: &Value, _| bash_turn("sleep 300"))).await;
+    let h = agent_home(model, "[tools]\nmode = \"none\"\n").await;
+    let d = h.home.dir.clone();
+    let _stop = crate::daemon::StopDaemons(d.clone());
+    let d_str = d.to_string_lossy().into_owned();
+    let env = [
+        ("ANTHROPIC_BASE_URL", h.model.url.as_str()),
+        ("ANTHROPIC_API_KEY", KEY),
+    ];
+    // The console starts `ecca serve`; the task is started from another terminal.
+    let mut console = start_binary(&["--data-dir", &d_str], &env, 160, 40);
+    console
+        .screen
+        .wait_for("No runs yet. Press n to launch a task.", 120);
+    let mut run = common::ecca_command(&d);
+    run.args([
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "claude-code",
+        "--json",
+    ]);
+    for (k, v) in env {
+        run.env(k, v);
+    }
+    run.stdout(std::process::Stdio::piped());
+    let run = run.spawn().unwrap();
+    let worktrees = d.join("worktrees");
+    common::wait_until("Claude Code's command running in the worktree", 120, || {
+        processes_in(&worktrees)
+            .iter()
+            .any(|p| p.contains("sleep 300"))
+    });
+    console.screen.wait_for("Add a shout helper", 60);
+    console.screen.keys(b"c");
+    console
+        .screen
+        .wait_for_line(&["T-0001", "cancelled"], &["failed"], 60);
+    let out = run.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "cancelled", "{doc:#}");
+    common::wait_until("nothing of the agent left", 30, || {
+        processes_in(&d).is_empty()
+    });
+    console.screen.keys(b"q");
+    console.wait_exit(60);
+}

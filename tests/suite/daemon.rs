@@ -223,7 +223,7 @@ fn runs_live_in_the_daemon_and_headless_commands_go_through_it() {
 }
 
 /// The pids of `ecca serve` processes of data dir `d` (read from /proc).
-fn serve_pids(d: &std::path::Path) -> Vec<i32> {
+pub(crate) fn serve_pids(d: &std::path::Path) -> Vec<i32> {
     let dir = d.to_string_lossy().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return vec![];
@@ -245,7 +245,7 @@ fn serve_pids(d: &std::path::Path) -> Vec<i32> {
 }
 
 /// Stops every `ecca serve` of the data dir when the test ends, however it ends.
-struct StopDaemons(std::path::PathBuf);
+pub(crate) struct StopDaemons(pub(crate) std::path::PathBuf);
 
 impl Drop for StopDaemons {
     fn drop(&mut self) {
