@@ -181,15 +181,19 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
                 }
             }
         }
-        // Output is closed: the child is gone or going. Wait for it within the grace, then
-        // make sure nothing of its group survives (a tool's shell it left behind).
-        let status = match tokio::time::timeout(launch.grace, child.wait()).await {
-            Ok(s) => s.ok(),
-            Err(_) => {
-                signal_all(pid, &marker, libc::SIGKILL);
-                child.wait().await.ok()
-            }
-        };
+        // Output is closed: the child is gone or going. Its group is killed while the child
+        // is not yet reaped: its zombie keeps the group id taken, so the signal cannot reach
+        // another process that was given the same number since (pids wrap around, and a
+        // daemon started with setsid leads a group of its own number).
+        let exited = tokio::time::timeout(
+            launch.grace,
+            tokio::task::spawn_blocking(move || wait_exited_unreaped(pid)),
+        )
+        .await;
+        if exited.is_err() {
+            signal_all(pid, &marker, libc::SIGKILL);
+            let _ = tokio::task::spawn_blocking(move || wait_exited_unreaped(pid)).await;
+        }
         signal_all(pid, &marker, libc::SIGKILL);
         // SIGKILL lands asynchronously; the caller is told the agent is gone only once
         // its group is (bounded: an unreaped zombie must not hold the run).
@@ -197,6 +201,7 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
         while any_left(pid, &marker) && Instant::now() < gone_by {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let status = child.wait().await.ok();
         for e in parser.finish() {
             let _ = tx.send(e).await;
         }
@@ -214,6 +219,20 @@ pub fn spawn(launch: Launch, mut parser: Box<dyn StreamParser + Send>) -> Result
         stop: Some(stop_tx),
         done,
     })
+}
+
+/// Blocks until the child `pid` has exited, leaving it unreaped (a zombie holding its pid
+/// and group id) for `Child::wait` to reap afterwards.
+fn wait_exited_unreaped(pid: u32) {
+    let id: libc::id_t = pid;
+    loop {
+        // SAFETY: waitid(2) writes only into `info`, a zeroed siginfo_t owned here.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
 }
 
 /// Sends `signal` to every process of the group led by `pid`.

@@ -8,6 +8,7 @@ mod batch_runs;
 mod budgets_money;
 mod cli;
 mod cli_agents;
+mod cli_agents_stops;
 mod cli_output;
 mod cli_review;
 mod cli_store;

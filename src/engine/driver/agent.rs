@@ -320,10 +320,13 @@ impl Driver<'_> {
         });
         let mut spend = Spend::default();
         let mut outcome: Option<AgentOutcome> = None;
+        let mut cancel_sent = false;
         loop {
             let seen = tokio::select! {
                 seen = running.next() => seen,
-                _ = ctx.cancel.cancelled() => {
+                // Once: a cancelled token stays ready, and polling it again would spin.
+                _ = ctx.cancel.cancelled(), if !cancel_sent => {
+                    cancel_sent = true;
                     running.stop(StopReason::Cancelled);
                     continue;
                 }

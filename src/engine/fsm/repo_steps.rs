@@ -157,7 +157,7 @@ fn smoke_check(a: &mut Agent) -> Vec<Effect> {
         if !a.skipped.contains(&line) {
             a.skipped.push(line);
         }
-        return explore(a);
+        return write_the_change(a);
     };
     let request = ToolRequest::RunCheck {
         worktree: r.worktree.clone(),
@@ -273,7 +273,12 @@ fn tool_returned(a: &mut Agent, outcome: ToolOutcome) -> Vec<Effect> {
             note_skip(a, "explore", &outcome);
             let max = repo(a).limits.max_context_bytes;
             if repo(a).structure.is_empty() {
-                let (text, _) = rp::bounded(&text_of(&outcome).unwrap_or_default(), max / 2);
+                // Never left empty: an empty structure is how this step tells the outline's
+                // answer from the search's, and a skipped outline would ask again forever.
+                let outline = text_of(&outcome)
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or_else(|| "(the repository's structure could not be read)".into());
+                let (text, _) = rp::bounded(&outline, max / 2);
                 repo(a).structure = text;
                 if let Some(pattern) = search_pattern(&a.task.title) {
                     let worktree = repo(a).worktree.clone();

@@ -380,3 +380,113 @@ fn a_revision_continues_in_the_same_worktree_with_the_note() {
     );
     assert_eq!(a.repo.as_ref().unwrap().branch, "agt/T-0001");
 }
+
+fn skipped(reason: &str) -> AgentEvent {
+    AgentEvent::ToolReturned {
+        outcome: ToolOutcome::Skipped {
+            reason: reason.into(),
+        },
+    }
+}
+
+#[test]
+fn a_repository_that_cannot_be_read_is_planned_without_its_outline() {
+    // No code-context server: the outline and the search are both skipped. The run goes
+    // on to the planner once (it used to ask for the search again and again).
+    let mut a = agent(&[]);
+    let e = ready(&mut a, None);
+    assert!(matches!(request(&e), ToolRequest::RepoStructure { .. }));
+    let e = a.handle(skipped("no code-context server configured"));
+    assert!(matches!(request(&e), ToolRequest::SearchCode { .. }));
+    let e = a.handle(skipped("no code-context server configured"));
+    assert!(
+        e.iter().any(|e| matches!(e, Effect::CallModel(_))),
+        "the planner is asked: {e:?}"
+    );
+    assert_eq!(a.phase, Phase::Planning);
+}
+
+fn agent_of(kind: &str) -> Agent {
+    let mut a = agent(&[]);
+    if let Some(r) = a.repo.as_mut() {
+        r.agent = Some(kind.into());
+    }
+    a
+}
+
+fn prompt_of(effects: &[Effect]) -> String {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::RunAgent { prompt, .. } => Some(prompt.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("expected the agent to be run in {effects:?}"))
+}
+
+#[test]
+fn a_third_party_agent_writes_the_change_and_the_checks_judge_it() {
+    // With a test command: the smoke check first, then the agent with the checks it
+    // will be judged by.
+    let mut a = agent_of("claude-code");
+    let e = ready(&mut a, Some("python -m pytest"));
+    assert!(matches!(request(&e), ToolRequest::RunCheck { .. }));
+    let e = a.handle(check("smoke", "python -m pytest", CheckStatus::Passed));
+    let prompt = prompt_of(&e);
+    assert!(prompt.contains("Add a shout flag") && prompt.contains("`python -m pytest`"));
+    assert_eq!(a.phase, Phase::AgentWorking);
+    // Its change fails the tests: back to the agent with the failure.
+    let e = a.handle(AgentEvent::AgentExited {
+        ok: true,
+        reason: "Done.".into(),
+        changed: vec!["greet/cli.py".into()],
+    });
+    assert!(matches!(request(&e), ToolRequest::RunCheck { .. }));
+    let e = a.handle(check("test", "python -m pytest", CheckStatus::Failed));
+    let prompt = prompt_of(&e);
+    assert!(
+        prompt.contains("Feedback on the previous attempt") && prompt.contains("FAIL: test_shout")
+    );
+    // Fixed: the diff is inspected on the way to the gate.
+    a.handle(AgentEvent::AgentExited {
+        ok: true,
+        reason: "Fixed.".into(),
+        changed: vec!["greet/cli.py".into()],
+    });
+    a.handle(check("test", "python -m pytest", CheckStatus::Passed));
+    assert_eq!(a.phase, Phase::Inspecting);
+    assert_eq!(a.repo.as_ref().map(|r| r.agent_runs), Some(2));
+}
+
+#[test]
+fn an_agent_that_fails_or_changes_nothing_ends_the_run() {
+    // No test command: straight from the worktree to the agent.
+    let mut a = agent_of("codex");
+    let e = ready(&mut a, None);
+    prompt_of(&e);
+    a.handle(AgentEvent::AgentExited {
+        ok: false,
+        reason: "Codex's turn failed: idle timeout".into(),
+        changed: vec![],
+    });
+    assert!(matches!(
+        &a.phase,
+        Phase::Done { end: End::Failed { reason } } if reason.starts_with("HARD_FAIL: codex failed: Codex's turn failed")
+    ));
+    let mut a = agent_of("aider");
+    let e = ready(&mut a, None);
+    prompt_of(&e);
+    a.handle(AgentEvent::AgentExited {
+        ok: true,
+        reason: "Done.".into(),
+        changed: vec![],
+    });
+    assert!(matches!(
+        &a.phase,
+        Phase::Done { end: End::Failed { reason } } if reason.contains("changed nothing")
+    ));
+    assert_eq!(
+        a.repo.as_ref().and_then(|r| r.result),
+        Some(ResultStatus::HardFail)
+    );
+}
