@@ -74,6 +74,6 @@ pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
     if all_usable {
         Ok(())
     } else {
-        Err("not every agent is usable (above); `scripts/install_agents.sh` installs them".into())
+        Err("not every agent is usable; each line above says what it needs (scripts/install_agents.sh installs the programs, a key comes from `ecca credentials add` or the provider's variable)".into())
     }
 }
