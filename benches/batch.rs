@@ -49,6 +49,7 @@ fn main() {
                 batch_id: None,
                 batch_app: None,
                 price_micros: None,
+                compare_group: None,
             })));
         }
         store.write(ops).await.expect("seed");

@@ -49,6 +49,7 @@ fn task(id: String, client: &str, now: i64) -> TaskRecord {
         batch_id: None,
         batch_app: None,
         price_micros: Some(50_000_000),
+        compare_group: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn seeded_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
             batch_id: None,
             batch_app: None,
             price_micros: None,
+            compare_group: None,
         })),
         WriteOp::InsertRun(RunRecord {
             id: "T-0001/r1".into(),

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod batch;
+mod compare;
 pub mod console;
 pub mod containers;
 pub mod credentials;

@@ -59,6 +59,11 @@ pub struct RunArgs {
     /// claude-code, codex or aider (`ecca agents check` says which are installed).
     #[arg(long, value_name = "KIND", default_value = "builtin")]
     pub agent: String,
+    /// Also run the same spec with agent KIND, as a sibling task in its own worktree with
+    /// the same budget: the two wait side by side in the console's Approvals view, and
+    /// delivering one rejects the other.
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["queue", "auto_approve"])]
+    pub compare: Option<String>,
 }
 
 const DEFAULT_CLIENT: &str = "default";
@@ -110,6 +115,13 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
     };
     // Everything is checked before the store changes.
     crate::supervisor::validate_task_fields(&task).map_err(|e| e.0)?;
+    let compared: Option<Vec<String>> = match &args.compare {
+        Some(other) => Some(
+            crate::supervisor::compare_kinds(&[args.agent.clone(), other.clone()])
+                .map_err(|e| e.0)?,
+        ),
+        None => None,
+    };
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
     let client_missing = store.client(&client_id).map_err(|e| e.0)?.is_none();
     if client_missing && client_id != DEFAULT_CLIENT {
@@ -145,6 +157,10 @@ pub(super) async fn run(setup: &Setup, args: RunArgs) -> Result<(), String> {
                 schedule.and_then(|s| s.next_after(crate::time::now_ms()).map(|at| s.describe(at)));
             say_queued(&task_id, next.as_deref(), args.json);
             return Ok(());
+        }
+        if let Some(agents) = compared {
+            return super::compare::run_compare(&mut handle, task, agents, &mut signals, args.json)
+                .await;
         }
         let reply = handle.execute(Command::StartTask { task }).await?;
         let Reply::TaskStarted { task_id, .. } = reply else {
@@ -236,6 +252,9 @@ pub(super) async fn decide(
         handle.execute(command).await?;
         let settled = handle.settle(&task_id, &mut signals).await?;
         report(handle.store(), &settled, false)?;
+        if approving && settled.status == TaskStatus::Delivered {
+            super::compare::follow_siblings(&mut handle, &task_id, &mut signals).await?;
+        }
         // A delivery that failed puts the task back at the gate; a script must not read
         // that as delivered.
         if approving && settled.status == TaskStatus::AwaitingApproval {
@@ -391,7 +410,12 @@ pub(super) fn progress_line(event: &Event) -> Option<String> {
             client_id,
             title,
             stack,
-        } => format!("{task_id} created for {client_id} ({stack}): {title}"),
+            agent_kind,
+            ..
+        } => match agent_kind.as_str() {
+            "builtin" => format!("{task_id} created for {client_id} ({stack}): {title}"),
+            agent => format!("{task_id} created for {client_id} ({stack}, {agent}): {title}"),
+        },
         Event::StateChanged {
             task_id,
             state,
@@ -500,54 +524,72 @@ fn say_repo(r: &crate::engine::fsm::repo::RepoWork, result: Option<&str>) {
 }
 
 /// Prints where a task ended and turns an unhappy end into an error.
-fn report(store: &Store, task: &TaskRecord, as_json: bool) -> Result<(), String> {
+pub(super) fn report(store: &Store, task: &TaskRecord, as_json: bool) -> Result<(), String> {
+    if as_json {
+        output::say_json(&task_doc(store, task)?)?;
+    } else {
+        say_task(store, task)?;
+    }
+    outcome(task)
+}
+
+/// Where a task ended, as one JSON document.
+pub(super) fn task_doc(store: &Store, task: &TaskRecord) -> Result<serde_json::Value, String> {
+    let run = store.latest_run(&task.id).map_err(|e| e.0)?;
+    let agent: Option<Agent> = run
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.fsm_state).ok());
+    let states: Vec<&str> = agent
+        .as_ref()
+        .map(|a| a.visited.iter().map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    Ok(json!({
+        "task_id": task.id,
+        "run_id": run.as_ref().map(|r| r.id.clone()),
+        "client_id": task.client_id,
+        "agent_kind": task.agent_kind,
+        "compare_group": task.compare_group,
+        "status": task.status.as_str(),
+        "status_reason": task.status_reason,
+        "iterations": task.iterations,
+        "quality_score": task.quality_score,
+        "tokens_used": task.tokens_used,
+        "cost_micros": task.cost_micros,
+        "cost_usd": format_usd(task.cost_micros),
+        "cost_estimated": task.cost_estimated,
+        "model_calls": task.model_calls,
+        "provider": task.model_mode,
+        "simulated": task.model_mode == "offline",
+        "states": states,
+        "skipped": agent.as_ref().map(|a| a.skipped.clone()).unwrap_or_default(),
+        "deliverable": task.deliverable_url,
+        "result_status": task.result_status,
+        "repo": agent.as_ref().and_then(|a| a.repo.as_ref()).map(|r| json!({
+            "worktree": r.worktree,
+            "branch": r.branch,
+            "base_branch": r.base_branch,
+            "base_commit": r.base_commit,
+            "commands": r.commands,
+            "smoke": r.smoke,
+            "checks": r.checks,
+            "criteria": r.criteria,
+            "files": r.diff.as_ref().map(|d| &d.files),
+            "risk": r.risk,
+            "commit": r.commit,
+            "pushed": r.pushed,
+            "pull_request": r.pr_url,
+        })),
+    }))
+}
+
+/// Where a task ended, in words.
+pub(super) fn say_task(store: &Store, task: &TaskRecord) -> Result<(), String> {
     let run = store.latest_run(&task.id).map_err(|e| e.0)?;
     let agent: Option<Agent> = run
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.fsm_state).ok());
     let simulated = task.model_mode == "offline";
-    if as_json {
-        let states: Vec<&str> = agent
-            .as_ref()
-            .map(|a| a.visited.iter().map(|s| s.as_str()).collect())
-            .unwrap_or_default();
-        let doc = json!({
-            "task_id": task.id,
-            "run_id": run.as_ref().map(|r| r.id.clone()),
-            "client_id": task.client_id,
-            "status": task.status.as_str(),
-            "status_reason": task.status_reason,
-            "iterations": task.iterations,
-            "quality_score": task.quality_score,
-            "tokens_used": task.tokens_used,
-            "cost_micros": task.cost_micros,
-            "cost_usd": format_usd(task.cost_micros),
-            "cost_estimated": task.cost_estimated,
-            "model_calls": task.model_calls,
-            "provider": task.model_mode,
-            "simulated": simulated,
-            "states": states,
-            "skipped": agent.as_ref().map(|a| a.skipped.clone()).unwrap_or_default(),
-            "deliverable": task.deliverable_url,
-            "result_status": task.result_status,
-            "repo": agent.as_ref().and_then(|a| a.repo.as_ref()).map(|r| json!({
-                "worktree": r.worktree,
-                "branch": r.branch,
-                "base_branch": r.base_branch,
-                "base_commit": r.base_commit,
-                "commands": r.commands,
-                "smoke": r.smoke,
-                "checks": r.checks,
-                "criteria": r.criteria,
-                "files": r.diff.as_ref().map(|d| &d.files),
-                "risk": r.risk,
-                "commit": r.commit,
-                "pushed": r.pushed,
-                "pull_request": r.pr_url,
-            })),
-        });
-        output::say_json(&doc)?;
-    } else {
+    {
         output::say(&format!(
             "{} {}: {} iteration(s), score {}, {} tokens, {}{}{} over {} model call(s)",
             task.id,
@@ -582,6 +624,11 @@ fn report(store: &Store, task: &TaskRecord, as_json: bool) -> Result<(), String>
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// A task that failed, paused or was interrupted, as the command's error.
+pub(super) fn outcome(task: &TaskRecord) -> Result<(), String> {
     match task.status {
         TaskStatus::Failed if task.status_reason.as_deref() == Some("budget") => Err(format!(
             "task {} failed: it reached its budget of {} after spending {}, and the next call would have gone past it; run it again with a larger --budget-usd, or raise budgets.task_usd in the config",

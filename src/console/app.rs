@@ -325,20 +325,10 @@ impl App {
             return vec![];
         }
         let mut effects = Vec::new();
-        if let Event::TaskCreated {
-            task_id,
-            client_id,
-            title,
-            ..
-        } = event
-        {
-            self.rows.push(RunRow::created(
-                task_id,
-                client_id,
-                title,
-                self.header.provider == ProviderKind::Offline,
-                self.now_ms,
-            ));
+        if let Event::TaskCreated { .. } = event {
+            let simulated = self.header.provider == ProviderKind::Offline;
+            self.rows
+                .extend(RunRow::created(event, simulated, self.now_ms));
         }
         match event {
             // The approval's notice said "delivering"; the outcome replaces it.
@@ -650,6 +640,9 @@ fn done_sentence(what: &Command) -> String {
         Command::Revise { task_id, .. } => format!("{task_id} sent back for revision"),
         Command::Reject { task_id, .. } => format!("{task_id} rejected"),
         Command::StartTask { task } => format!("started: {}", task.title),
+        Command::StartCompare { task, agents } => {
+            format!("comparing {}: {}", agents.join(" and "), task.title)
+        }
         Command::QueueTask { task } => format!("queued for the daily loop: {}", task.title),
         Command::Cancel { task_id } => format!("{task_id} cancelled"),
         Command::Resume { task_id } | Command::Retry { task_id } => {

@@ -38,6 +38,7 @@ pub(super) fn row(
         client_id: client.into(),
         title: title.into(),
         agent: "builtin".into(),
+        compare_group: None,
         status,
         state: state.into(),
         step: step.into(),
@@ -267,6 +268,7 @@ pub fn detail() -> Detail {
         client_month_estimated: false,
         repo: None,
         deliverable_url: None,
+        reported_difference: None,
     }
 }
 

@@ -21,6 +21,8 @@ pub struct RunRow {
     pub client_id: String,
     pub title: String,
     pub agent: String,
+    /// The comparison this task is one side of (its first task's id).
+    pub compare_group: Option<String>,
     pub status: TaskStatus,
     /// The agent state while it works (`coding`), else the status.
     pub state: String,
@@ -73,6 +75,7 @@ impl RunRow {
             client_id: t.client_id.clone(),
             title: t.title.clone(),
             agent: t.agent_kind.clone(),
+            compare_group: t.compare_group.clone(),
             status: t.status,
             state: if working {
                 run.map(|r| r.1.clone())
@@ -98,20 +101,26 @@ impl RunRow {
         }
     }
 
-    /// The row of a task just created, before its first run.
-    pub fn created(
-        task_id: &str,
-        client_id: &str,
-        title: &str,
-        simulated: bool,
-        now_ms: i64,
-    ) -> RunRow {
-        RunRow {
+    /// The row of a task just created (a `TaskCreated` event), before its first run.
+    pub fn created(event: &Event, simulated: bool, now_ms: i64) -> Option<RunRow> {
+        let Event::TaskCreated {
+            task_id,
+            client_id,
+            title,
+            agent_kind,
+            compare_group,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        Some(RunRow {
             task_id: task_id.to_string(),
             run_id: None,
             client_id: client_id.to_string(),
             title: title.to_string(),
-            agent: "builtin".into(),
+            agent: agent_kind.clone(),
+            compare_group: compare_group.clone(),
             status: TaskStatus::Pending,
             state: "pending".into(),
             step: String::new(),
@@ -129,7 +138,7 @@ impl RunRow {
             reason: None,
             result: None,
             streaming: None,
-        }
+        })
     }
 
     /// Seconds of work: from its start until it ended, reached the approval gate, or now.
@@ -314,6 +323,9 @@ pub struct Detail {
     pub repo: Option<RepoWork>,
     /// Where the deliverable went (the pull request for a repository run), once delivered.
     pub deliverable_url: Option<String>,
+    /// What a third-party agent's own cost figure differs from ecca's prices by (the sum of
+    /// its difference rows): none when it stated no figure.
+    pub reported_difference: Option<Micros>,
 }
 
 fn step_view(payload: &serde_json::Value) -> StepView {
@@ -417,6 +429,7 @@ pub fn load_detail(store: &Store, task_id: &str, switch_percent: u8) -> Result<D
             .map_err(|e| e.0)?,
         repo: agent.as_ref().and_then(|a| a.repo.clone()),
         deliverable_url: task.deliverable_url.clone(),
+        reported_difference: store.reported_difference(&task.id).map_err(|e| e.0)?,
     };
     for (at, kind, payload) in store.run_events_at(&run.id).map_err(|e| e.0)? {
         let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();

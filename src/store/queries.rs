@@ -9,7 +9,7 @@ pub(super) const TASK_COLUMNS: &str =
     "id, client_id, title, description, stack, source, agent_kind, model_mode,
     status, status_reason, budget_micros, deliverable_url, iterations, quality_score, tokens_used,
     cost_micros, model_calls, created_at, updated_at, completed_at, cost_estimated,
-    base_branch, acceptance, result_status, batch_id, batch_app, price_micros";
+    base_branch, acceptance, result_status, batch_id, batch_app, price_micros, compare_group";
 
 const RUN_COLUMNS: &str = "id, task_id, attempt, status, agent_state, fsm_state, tokens_used,
     cost_micros, model_calls, owner_pid, started_at, updated_at, finished_at";
@@ -60,6 +60,7 @@ pub(super) fn task_from_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         batch_id: r.get(24)?,
         batch_app: r.get(25)?,
         price_micros: r.get(26)?,
+        compare_group: r.get(27)?,
     })
 }
 
@@ -218,6 +219,18 @@ impl Store {
             .map_err(|e| StoreError::sql("reading whether a client's spend is estimated", e))
     }
 
+    /// What the rows a third-party agent's own cost figure added to a task come to (its
+    /// `…:reported-difference` rows): none when the agent stated no figure of its own.
+    pub fn reported_difference(&self, task_id: &str) -> Result<Option<Micros>, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT SUM(cost_micros) FROM cost_log WHERE task_id = ?1 AND purpose LIKE 'agent:%:reported-difference'",
+                params![task_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sql("reading an agent's own cost figure", e))
+    }
+
     pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
         self.reader()
             .query_row(
@@ -227,6 +240,22 @@ impl Store {
             )
             .optional()
             .map_err(|e| StoreError::sql("reading a task", e))
+    }
+
+    /// The other tasks of `task`'s comparison, by id; none when it is not compared.
+    pub fn compare_siblings(&self, task: &TaskRecord) -> Result<Vec<TaskRecord>, StoreError> {
+        let Some(group) = &task.compare_group else {
+            return Ok(Vec::new());
+        };
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM code_tasks WHERE compare_group = ?1 AND id != ?2 ORDER BY id"
+            ))
+            .map_err(|e| StoreError::sql("reading a task's compared siblings", e))?;
+        stmt.query_map(params![group, task.id], task_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| StoreError::sql("reading a task's compared siblings", e))
     }
 
     /// The newest tasks first, at most `limit`.
@@ -498,6 +527,7 @@ mod tests {
             batch_id: None,
             batch_app: None,
             price_micros: None,
+            compare_group: None,
         }
     }
 

@@ -64,6 +64,10 @@ pub struct TaskRecord {
     /// What the client pays for this task (a fixed-price job), for margins.
     #[serde(default)]
     pub price_micros: Option<Micros>,
+    /// The comparison this task is one side of (the id of its first task): sibling tasks
+    /// of one spec run by different agent kinds; approving one rejects the others.
+    #[serde(default)]
+    pub compare_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

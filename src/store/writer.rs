@@ -333,16 +333,16 @@ fn apply(
             .prepare_cached(
                 "INSERT INTO code_tasks (id, client_id, title, description, stack, source, agent_kind,
                    model_mode, status, status_reason, budget_micros, created_at, updated_at,
-                   base_branch, acceptance, batch_id, batch_app, price_micros)
+                   base_branch, acceptance, batch_id, batch_app, price_micros, compare_group)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15,
-                   ?16, ?17)",
+                   ?16, ?17, ?18)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     t.id, t.client_id, t.title, t.description, t.stack, t.source, t.agent_kind,
                     t.model_mode, t.status.as_str(), t.status_reason, t.budget_micros, t.created_at,
                     t.base_branch, serde_json::to_string(&t.acceptance).unwrap_or_else(|_| "[]".into()),
-                    t.batch_id, t.batch_app, t.price_micros
+                    t.batch_id, t.batch_app, t.price_micros, t.compare_group
                 ])
             }),
         WriteOp::InsertRun(r) => tx

@@ -9,6 +9,7 @@
 mod batches;
 mod budgets;
 pub mod bus;
+mod compare;
 mod containers;
 mod lock;
 pub mod protocol;
@@ -17,6 +18,7 @@ pub mod socket;
 
 pub use batches::BATCH_CAP_REASON;
 pub use bus::{Delivery, EventBus, Subscription, WeakEventBus};
+pub use compare::compare_kinds;
 pub use protocol::{ApprovalReview, Command, Event, NewBatch, NewTask, Reply, RunText};
 
 use crate::config::{Config, ProviderKind};
@@ -213,6 +215,7 @@ impl Supervisor {
                 Ok(Reply::Done)
             }
             Command::StartTask { task } => self.start_task(task).await,
+            Command::StartCompare { task, agents } => self.start_compare(*task, agents).await,
             Command::QueueTask { task } => self.queue_task(*task).await,
             Command::Approve { task_id, review } => self.approve(&task_id, review).await,
             Command::Revise { task_id, note } => self.decide(&task_id, "revise", note).await,

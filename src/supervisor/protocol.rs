@@ -94,6 +94,12 @@ pub enum Command {
     },
     /// Creates a task and queues its first run.
     StartTask { task: NewTask },
+    /// Creates one task of the same spec per agent kind (two, different) as a comparison
+    /// and starts them; delivering one rejects (or cancels) the other.
+    StartCompare {
+        task: Box<NewTask>,
+        agents: Vec<String>,
+    },
     /// Creates a task left pending for the daily loop to start (retainer work).
     QueueTask { task: Box<NewTask> },
     /// Delivers a deliverable that awaits approval.
@@ -170,6 +176,10 @@ pub enum Reply {
         batch_id: String,
         task_ids: Vec<String>,
     },
+    /// The tasks of a comparison, in the order of their agent kinds.
+    CompareStarted {
+        task_ids: Vec<String>,
+    },
 }
 
 /// What the supervisor tells every subscriber. Variants only grow; frontends ignore what
@@ -183,6 +193,12 @@ pub enum Event {
         client_id: String,
         title: String,
         stack: String,
+        /// Who writes the change: `builtin` or a third-party agent's kind.
+        #[serde(default = "default_agent")]
+        agent_kind: String,
+        /// The comparison this task is one side of (its first task's id).
+        #[serde(default)]
+        compare_group: Option<String>,
     },
     /// An attempt of a task began (or resumed) working.
     RunStarted {

@@ -17,6 +17,8 @@ pub(super) fn task_created(record: &TaskRecord) -> Event {
         client_id: record.client_id.clone(),
         title: record.title.clone(),
         stack: record.stack.clone(),
+        agent_kind: record.agent_kind.clone(),
+        compare_group: record.compare_group.clone(),
     }
 }
 
@@ -137,6 +139,7 @@ impl Supervisor {
             batch_id: None,
             batch_app: None,
             price_micros: task.price_micros,
+            compare_group: None,
         }
     }
 
@@ -165,7 +168,7 @@ impl Supervisor {
         })
     }
 
-    fn new_agent(&self, task: &TaskRecord) -> Result<Agent, SupervisorError> {
+    pub(super) fn new_agent(&self, task: &TaskRecord) -> Result<Agent, SupervisorError> {
         let mut agent = Agent::new(
             TaskBrief {
                 client_id: task.client_id.clone(),
@@ -358,7 +361,7 @@ impl Supervisor {
 
     /// Runs a drive in the background under the concurrency limit.
     #[allow(clippy::too_many_arguments)]
-    fn spawn_run(
+    pub(super) fn spawn_run(
         &self,
         task: TaskRecord,
         run_id: String,
@@ -465,6 +468,11 @@ impl Supervisor {
         };
         let exit = drive(&ctx, agent, kick).await;
         drop(permit);
+        if task.compare_group.is_some()
+            && agent.state() == crate::engine::fsm::AgentState::Delivered
+        {
+            self.close_comparison(&task).await;
+        }
         if let RunExit::StoreFailed(why) = &exit {
             tracing::error!(task = %task.id, "run stopped: {why}");
             if let Ok(mut failures) = inner.store_failures.lock() {
@@ -479,7 +487,7 @@ impl Supervisor {
     }
 }
 
-fn new_run(task: &TaskRecord, attempt: i64, agent: &Agent) -> RunRecord {
+pub(super) fn new_run(task: &TaskRecord, attempt: i64, agent: &Agent) -> RunRecord {
     let now = crate::time::now_ms();
     RunRecord {
         id: format!("{}/r{attempt}", task.id),
@@ -508,6 +516,7 @@ impl Supervisor {
     ) -> Result<Reply, SupervisorError> {
         let task = self.task_or_error(task_id)?;
         expect_status(&task, &[TaskStatus::AwaitingApproval], "approved")?;
+        self.check_compared(&task)?;
         let (_, agent) = self.checkpoint(&task)?;
         if let Some(risk) = agent.repo.as_ref().and_then(|r| r.risk.as_ref()) {
             let override_note = review

@@ -386,6 +386,7 @@ async fn a_batch_left_running_is_taken_up_again() {
                 batch_id: Some(batch_id.clone()),
                 batch_app: Some(format!("app-{i}")),
                 price_micros: None,
+                compare_group: None,
             })));
         }
         store.write(ops).await.unwrap();

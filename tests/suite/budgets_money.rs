@@ -428,6 +428,7 @@ async fn the_month_figures_follow_known_rows() {
         batch_id: None,
         batch_app: None,
         price_micros: price,
+        compare_group: None,
     };
     ops.push(WriteOp::InsertTask(Box::new(task(
         "T-0001",

@@ -54,6 +54,7 @@ fn task(id: &str) -> TaskRecord {
         batch_id: None,
         batch_app: None,
         price_micros: None,
+        compare_group: None,
     }
 }
 

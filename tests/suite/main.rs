@@ -14,6 +14,7 @@ mod cli_review;
 mod cli_store;
 #[path = "../common/mod.rs"]
 mod common;
+mod compare;
 mod console_app;
 mod console_batch_pty;
 mod console_money;
