@@ -137,10 +137,8 @@ pub enum CliCommand {
     },
     /// Draw a console view to an SVG file (sample data unless --store).
     Screenshot {
-        /// runs, detail, approvals, new-task, help, revise, reject, empty, approvals-repo,
-        /// detail-repo, critical-review, secret-override, clients, clients-capped,
-        /// clients-empty, set-cap, batch-open, batch-empty, batch-forecast or batch (an unknown name lists
-        /// them).
+        /// runs, detail, approvals, approvals-compare, approvals-repo, detail-repo, new-task,
+        /// clients, batch, containers and more (an unknown name lists them all).
         view: String,
         #[arg(long, value_name = "FILE.svg")]
         out: PathBuf,

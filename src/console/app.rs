@@ -44,6 +44,11 @@ pub enum Effect {
         task_id: String,
         request: u64,
     },
+    /// The detail of the other side of a comparison (Approvals view); the newest wins.
+    LoadSibling {
+        task_id: String,
+        request: u64,
+    },
     /// Read the rows again from the store (after missing events).
     ReloadRows,
     /// Every client's month (Clients view, header warning).
@@ -211,6 +216,27 @@ impl App {
         }
     }
 
+    /// The evidence the Approvals view shows: the selected deliverable's detail, and the
+    /// other side's when it is one side of a comparison (read again when `refresh_sibling`).
+    fn approval_evidence(&mut self, refresh_sibling: bool) -> Vec<Effect> {
+        let mut effects = self
+            .detail
+            .load_if_other(self.approvals.selected(&self.rows));
+        effects.extend(self.approvals.load_sibling(&self.rows, refresh_sibling));
+        effects
+    }
+
+    /// The other side of a comparison, loaded; stale answers are dropped.
+    pub fn sibling_loaded(&mut self, request: u64, detail: Result<Detail, String>) {
+        match self.approvals.sibling_loaded(request, detail) {
+            Ok(taken) => self.dirty |= taken,
+            Err(e) => {
+                self.notice = Some((e, true));
+                self.dirty = true;
+            }
+        }
+    }
+
     /// A detail the loop loaded; stale answers (an older request) are dropped.
     pub fn detail_loaded(&mut self, request: u64, detail: Result<Detail, String>) {
         if !self.detail.is_current(request) {
@@ -365,14 +391,16 @@ impl App {
         if self.view == View::Approvals
             && matches!(
                 event,
-                Event::AwaitingApproval { .. } | Event::DecisionRecorded { .. }
+                Event::AwaitingApproval { .. }
+                    | Event::DecisionRecorded { .. }
+                    | Event::RunFinished { .. }
             )
         {
+            // The other side of a comparison is read again when it reached the gate or ended.
+            let sibling = self.approvals.sibling.as_ref().map(|d| d.task_id.as_str());
+            let refresh = sibling.is_some() && event.task_id() == sibling;
             self.approvals.clamp(&self.rows);
-            effects.extend(
-                self.detail
-                    .load_if_other(self.approvals.selected(&self.rows)),
-            );
+            effects.extend(self.approval_evidence(refresh));
         }
         effects.extend(self.clients.apply(event, self.view == View::Clients));
         match event {
@@ -432,9 +460,7 @@ impl App {
                     View::Runs => self.runs.click(row, &self.rows),
                     View::Approvals => {
                         self.approvals.click(row, &self.rows);
-                        return self
-                            .detail
-                            .load_if_other(self.approvals.selected(&self.rows));
+                        return self.approval_evidence(false);
                     }
                     View::Clients => self.clients.click(row),
                     View::Batch => self.batch.click(row),
@@ -519,9 +545,7 @@ impl App {
             Action::ViewApprovals => {
                 self.view = View::Approvals;
                 self.approvals.clamp(&self.rows);
-                return self
-                    .detail
-                    .load_if_other(self.approvals.selected(&self.rows));
+                return self.approval_evidence(false);
             }
             Action::ViewClients => {
                 self.view = View::Clients;
@@ -586,9 +610,7 @@ impl App {
             }
             View::Approvals => {
                 if self.approvals.act(action, &self.rows) {
-                    return self
-                        .detail
-                        .load_if_other(self.approvals.selected(&self.rows));
+                    return self.approval_evidence(false);
                 }
             }
             View::Detail => {
@@ -599,6 +621,11 @@ impl App {
                     self.view = View::Runs;
                     self.runs.sel = 0;
                     return vec![Effect::Send(Command::StartTask { task: *task })];
+                }
+                Some(FormEnd::Compare(task, agents)) => {
+                    self.view = View::Runs;
+                    self.runs.sel = 0;
+                    return vec![Effect::Send(Command::StartCompare { task, agents })];
                 }
                 Some(FormEnd::Cancelled) => self.view = View::Runs,
                 None => {}

@@ -49,6 +49,7 @@ const DRAIN: usize = 256;
 /// Work that finished off the loop.
 enum Done {
     Detail(u64, Box<Result<super::model::Detail, String>>),
+    Sibling(u64, Box<Result<super::model::Detail, String>>),
     Rows(Result<Vec<super::model::RunRow>, String>),
     Highlighted(super::highlight::Reply),
     Command(Box<Command>, Result<(), String>),
@@ -191,6 +192,7 @@ where
                 done = done_rx.recv() => {
                     match done {
                         Some(Done::Detail(req, result)) => app.detail_loaded(req, *result),
+                        Some(Done::Sibling(req, result)) => app.sibling_loaded(req, *result),
                         Some(Done::Command(cmd, result)) => app.command_done(&cmd, result),
                         Some(Done::Rows(Ok(rows))) => app.rows_loaded(rows),
                         Some(Done::Highlighted(reply)) => app.highlighted(reply),
@@ -239,6 +241,14 @@ where
                     tokio::task::spawn_blocking(move || {
                         let result = load_detail(&store, &task_id, switch_percent);
                         let _ = tx.blocking_send(Done::Detail(request, Box::new(result)));
+                    });
+                }
+                Effect::LoadSibling { task_id, request } => {
+                    let store = store.clone();
+                    let tx = done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = load_detail(&store, &task_id, switch_percent);
+                        let _ = tx.blocking_send(Done::Sibling(request, Box::new(result)));
                     });
                 }
                 Effect::ReloadRows => {

@@ -290,7 +290,7 @@ pub fn app(theme: Theme, keymap: Keymap, view: View) -> App {
 }
 
 /// The diff summary of a unified `patch` as git writes it: files, their status and counts.
-fn summary(base_commit: &str, patch: &str) -> DiffSummary {
+pub(super) fn summary(base_commit: &str, patch: &str) -> DiffSummary {
     let mut files: Vec<FileChange> = Vec::new();
     for line in patch.lines() {
         if let Some(rest) = line.strip_prefix("diff --git a/") {

@@ -17,15 +17,21 @@ pub enum Field {
     Description,
     Stack,
     Agent,
+    /// A second agent kind to run the same spec, for a side-by-side choice.
+    Compare,
 }
 
-pub const FIELDS: [Field; 5] = [
+pub const FIELDS: [Field; 6] = [
     Field::Client,
     Field::Title,
     Field::Description,
     Field::Stack,
     Field::Agent,
+    Field::Compare,
 ];
+
+/// The Compare field's first choice: no comparison.
+pub const NO_COMPARISON: &str = "no comparison";
 
 impl Field {
     pub fn label(self) -> &'static str {
@@ -35,11 +41,15 @@ impl Field {
             Field::Description => "Description",
             Field::Stack => "Stack",
             Field::Agent => "Agent",
+            Field::Compare => "Compare with",
         }
     }
 
     pub fn is_choice(self) -> bool {
-        matches!(self, Field::Client | Field::Stack | Field::Agent)
+        matches!(
+            self,
+            Field::Client | Field::Stack | Field::Agent | Field::Compare
+        )
     }
 }
 
@@ -47,6 +57,8 @@ impl Field {
 #[derive(Debug)]
 pub enum FormEnd {
     Launch(Box<NewTask>),
+    /// The same task by each of these agent kinds, side by side.
+    Compare(Box<NewTask>, Vec<String>),
     Cancelled,
 }
 
@@ -58,6 +70,8 @@ pub struct Form {
     pub description: TextArea<'static>,
     pub stack: usize,
     pub agent: usize,
+    /// 0: no comparison; else the kind `AGENTS[compare - 1]`.
+    pub compare: usize,
     pub error: Option<String>,
 }
 
@@ -75,6 +89,7 @@ impl Form {
             description,
             stack: 0,
             agent: 0,
+            compare: 0,
             error: None,
         }
     }
@@ -94,6 +109,7 @@ impl Form {
             Field::Client => self.client = cycle(self.client, self.clients.len()),
             Field::Stack => self.stack = cycle(self.stack, STACKS.len()),
             Field::Agent => self.agent = cycle(self.agent, AGENTS.len()),
+            Field::Compare => self.compare = cycle(self.compare, AGENTS.len() + 1),
             _ => {}
         }
     }
@@ -113,6 +129,10 @@ impl Form {
             Field::Description => self.description.lines().join("\n"),
             Field::Stack => STACKS[self.stack].to_string(),
             Field::Agent => AGENTS[self.agent].to_string(),
+            Field::Compare => match self.compare {
+                0 => NO_COMPARISON.to_string(),
+                n => AGENTS[n - 1].to_string(),
+            },
         }
     }
 
@@ -146,9 +166,20 @@ impl Form {
             Action::NextField => self.next(1),
             Action::PrevField => self.next(-1),
             Action::Cancel => return Some(FormEnd::Cancelled),
-            Action::Submit => match self.task(provider) {
-                Ok(task) => return Some(FormEnd::Launch(Box::new(task))),
-                Err(e) => self.error = Some(e),
+            Action::Submit => match (self.task(provider), self.compare) {
+                (Ok(task), 0) => return Some(FormEnd::Launch(Box::new(task))),
+                (Ok(task), _) => {
+                    let other = self.value(Field::Compare);
+                    if other == task.agent_kind {
+                        self.error = Some(format!(
+                            "compare {other} with another agent kind, or choose {NO_COMPARISON}"
+                        ));
+                    } else {
+                        let agents = vec![task.agent_kind.clone(), other];
+                        return Some(FormEnd::Compare(Box::new(task), agents));
+                    }
+                }
+                (Err(e), _) => self.error = Some(e),
             },
             _ => {}
         }
@@ -171,6 +202,46 @@ impl Form {
             {
                 area.input(key);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titled(form: &mut Form) {
+        form.title.insert_str("Add a shout helper");
+    }
+
+    #[test]
+    fn a_comparison_launches_both_kinds_and_never_the_same_kind_twice() {
+        let mut form = Form::new(vec!["acme".into()]);
+        titled(&mut form);
+        form.focus = FIELDS.iter().position(|f| *f == Field::Compare).unwrap();
+        assert_eq!(form.value(Field::Compare), NO_COMPARISON);
+        match form.act(Action::Submit, ProviderKind::Offline) {
+            Some(FormEnd::Launch(task)) => assert_eq!(task.agent_kind, "builtin"),
+            other => panic!("a plain launch, not {other:?}"),
+        }
+        // The first choice after none is the built-in loop: the same kind as the agent.
+        form.choose(1);
+        assert_eq!(form.value(Field::Compare), "builtin");
+        assert!(form.act(Action::Submit, ProviderKind::Offline).is_none());
+        assert!(
+            form.error
+                .as_deref()
+                .is_some_and(|e| e.contains("another agent kind")),
+            "{:?}",
+            form.error
+        );
+        form.choose(1);
+        match form.act(Action::Submit, ProviderKind::Offline) {
+            Some(FormEnd::Compare(task, agents)) => {
+                assert_eq!(task.agent_kind, "builtin");
+                assert_eq!(agents, ["builtin", "claude-code"]);
+            }
+            other => panic!("a comparison, not {other:?}"),
         }
     }
 }

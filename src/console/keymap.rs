@@ -235,6 +235,14 @@ impl Keymap {
         })
     }
 
+    /// The first key bound to `action` in `context`, as the footer shows it.
+    pub fn key_of(&self, context: Context, action: Action) -> Option<String> {
+        self.bindings
+            .iter()
+            .find(|(b, _, _)| b.context == context && b.action == action)
+            .map(|(b, _, _)| show_key(&b.key))
+    }
+
     /// The footer: one `key help` per action of these contexts, first key only.
     pub fn footer(&self, contexts: &[Context]) -> Vec<(String, String)> {
         let mut seen = Vec::new();

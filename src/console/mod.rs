@@ -4,6 +4,7 @@
 pub mod app;
 pub mod event_loop;
 pub mod fixture;
+pub mod fixture_compare;
 pub mod fixture_containers;
 pub mod fixture_money;
 pub mod form;
@@ -43,6 +44,10 @@ pub const SCREENSHOT_VIEWS: &[(&str, &str)] = &[
     (
         "approvals-repo",
         "the Approvals evidence of a run on a client's repository",
+    ),
+    (
+        "approvals-compare",
+        "the Approvals view comparing two agent kinds on one spec",
     ),
     (
         "detail-repo",
@@ -148,6 +153,7 @@ pub fn stage(app: &mut app::App, view: &str) -> Result<(), String> {
         }
         other if fixture::stage_repo(app, other) => {}
         other if fixture_money::stage_money(app, other) => {}
+        other if fixture_compare::stage_compare(app, other) => {}
         other if fixture_containers::stage_containers(app, other) => {}
         other => {
             let names: Vec<&str> = SCREENSHOT_VIEWS.iter().map(|(n, _)| *n).collect();

@@ -53,6 +53,10 @@ pub async fn perform(app: &mut App, sup: &Supervisor, effects: Vec<Effect>) {
                 let d = load_detail(sup.store(), &task_id, 70);
                 app.detail_loaded(request, d);
             }
+            Effect::LoadSibling { task_id, request } => {
+                let d = load_detail(sup.store(), &task_id, 70);
+                app.sibling_loaded(request, d);
+            }
             Effect::ReloadRows => app.rows_loaded(load_rows(sup.store()).unwrap()),
             Effect::LoadClients { request } => {
                 let reserved = |c: &str| sup.client_reserved(c);

@@ -3,7 +3,10 @@
 //! cancels it, the note recorded, while it still works). With the real binary, the real
 //! Claude Code against a local stand-in of the model API, and the real built-in loop.
 
-use crate::cli_agents::{AgentHome, agent_home, files_under, has_tool_result, write_then_done};
+use crate::cli_agents::{
+    AgentHome, ClaudeTurns, KEY, agent_home, bash_turn, files_under, has_tool_result, processes_in,
+    write_then_done,
+};
 use crate::common;
 
 use common::git_remote::bare_git;
@@ -20,15 +23,14 @@ def shout(name):
 ";
 
 /// The model behind both sides: the built-in loop's planner and writer add
-/// `greet/shout.py`; Claude Code writes it with its Write tool; the evaluator passes both.
-async fn model_for_both() -> MockLlm {
+/// `greet/shout.py`, Claude Code gets `claude`'s turns, the evaluator passes both.
+async fn model_for_both(claude: Arc<ClaudeTurns>) -> MockLlm {
     let plan = json!({
         "approach": "a shout helper beside greet",
         "files": [{"path": "greet/shout.py", "action": "create", "why": "the helper"}],
         "criteria": [],
     })
     .to_string();
-    let claude = write_then_done("greet/shout.py".into());
     let claude_turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     MockLlm::start(
         vec![],
@@ -80,7 +82,11 @@ async fn the_builtin_loop_and_claude_code_compared_side_by_side_delivering_one_r
         home,
         bare,
         model,
-    } = agent_home(model_for_both().await, "").await;
+    } = agent_home(
+        model_for_both(write_then_done("greet/shout.py".into())).await,
+        "",
+    )
+    .await;
     let compared = home.json(&[
         "run",
         "--client",
@@ -227,4 +233,88 @@ fn a_comparison_is_refused_whole_before_anything_is_stored() {
         r.get::<_, String>(0)
     });
     assert!(tasks.is_empty(), "nothing was stored: {tasks:?}");
+}
+
+/// In the real console attached to `ecca serve`: the built-in side waits at the gate beside
+/// Claude Code's side, still running a long command; approving the built-in side from the
+/// comparison delivers it, cancels the other with the note recorded, and leaves none of its
+/// processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_one_side_in_the_console_cancels_the_side_still_working() {
+    use common::pty::start_binary;
+    let model = model_for_both(Arc::new(|_: &Value, _| bash_turn("sleep 300"))).await;
+    let h = agent_home(model, "").await;
+    let d = h.home.dir.clone();
+    let _stop = crate::daemon::StopDaemons(d.clone());
+    let d_str = d.to_string_lossy().into_owned();
+    let env = [
+        ("ANTHROPIC_BASE_URL", h.model.url.as_str()),
+        ("ANTHROPIC_API_KEY", KEY),
+    ];
+    let mut console = start_binary(&["--data-dir", &d_str], &env, 160, 40);
+    let screen = &mut console.screen;
+    screen.wait_for("No runs yet. Press n to launch a task.", 120);
+    let mut run = common::ecca_command(&d);
+    run.args([
+        "run",
+        "--client",
+        "acme",
+        "--task",
+        "Add a shout helper to greet",
+        "--agent",
+        "builtin",
+        "--compare",
+        "claude-code",
+        "--json",
+    ]);
+    for (k, v) in env {
+        run.env(k, v);
+    }
+    run.stdout(std::process::Stdio::piped());
+    let run = run.spawn().unwrap();
+    let worktrees = d.join("worktrees");
+    common::wait_until("Claude Code's command running in its worktree", 180, || {
+        processes_in(&worktrees)
+            .iter()
+            .any(|p| p.contains("sleep 300"))
+    });
+    screen.wait_for("Approvals (1)", 180);
+    screen.keys(b"2");
+    let compared = screen.wait_until(
+        "the comparison with both sides' evidence",
+        60,
+        |_| None,
+        |text| {
+            text.contains("Compare T-0001 builtin ⇄ T-0002 claude-code")
+                && text.contains("still working")
+                && !text.contains("loading the evidence")
+        },
+    );
+    assert!(compared.contains("y approves"), "{compared}");
+    assert!(
+        compared.contains("greet/shout.py"),
+        "the built-in side's files: {compared}"
+    );
+    screen.keys(b"y");
+    screen.wait_for("Nothing awaits approval.", 120);
+    screen.keys(b"1");
+    screen.wait_for_line(&["T-0001", "delivered"], &["failed"], 120);
+    screen.wait_for_line(&["T-0002", "cancelled"], &["failed"], 120);
+
+    let out = run.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["tasks"][1]["task_id"], "T-0002", "{doc:#}");
+    assert_eq!(doc["tasks"][1]["status"], "cancelled", "{doc:#}");
+    assert_eq!(
+        decisions(&h.home, "T-0002"),
+        [(
+            "reject".to_string(),
+            "not chosen: T-0001 (builtin) of the same comparison was delivered".to_string()
+        )]
+    );
+    common::wait_until("nothing of Claude Code's side left", 30, || {
+        processes_in(&d).is_empty()
+    });
+    screen.keys(b"q");
+    console.wait_exit(60);
 }

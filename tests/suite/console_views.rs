@@ -36,6 +36,7 @@ snapshots! {
     runs: "runs",
     run_detail: "detail",
     approvals: "approvals",
+    approvals_compare: "approvals-compare",
     new_task: "new-task",
     help_overlay: "help",
     revise_dialog: "revise",

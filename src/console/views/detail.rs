@@ -348,7 +348,7 @@ fn timeline_lines<'a>(t: &Theme, d: &'a Detail) -> Vec<Line<'a>> {
         .collect()
 }
 
-fn diff_style(t: &Theme, line: &str) -> Style {
+pub(super) fn diff_style(t: &Theme, line: &str) -> Style {
     if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff --git") {
         t.title()
     } else if line.starts_with("@@") {

@@ -24,7 +24,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     for (i, field) in FIELDS.iter().enumerate() {
         let focused = i == f.focus;
         let [label, value] =
-            Layout::horizontal([Constraint::Length(14), Constraint::Min(10)]).areas(rows[i]);
+            Layout::horizontal([Constraint::Length(16), Constraint::Min(10)]).areas(rows[i]);
         let label_style = if focused {
             t.fg(Role::Accent)
         } else {

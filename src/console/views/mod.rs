@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod batch;
 pub mod clients;
+mod compare;
 pub mod containers;
 pub mod critical_review;
 pub mod detail;
