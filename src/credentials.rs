@@ -41,17 +41,7 @@ pub fn add(data_dir: &Path, client_id: &str, provider: &str, key: &str) -> Resul
     let master = MasterKey::load(data_dir)?;
     let mut conn = open(data_dir)?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;
-    let exists: Option<String> = tx
-        .query_row("SELECT id FROM clients WHERE id = ?1", [client_id], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| e.to_string())?;
-    if exists.is_none() {
-        return Err(format!(
-            "client {client_id} does not exist; add it first with `ecca clients add`"
-        ));
-    }
+    crate::secrets::require_client(&tx, client_id)?;
     tx.execute(
         "INSERT INTO client_credentials (client_id, provider, masked, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(client_id, provider) DO UPDATE SET masked = excluded.masked, updated_at = excluded.updated_at",

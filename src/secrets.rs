@@ -141,6 +141,22 @@ pub(crate) fn open(data_dir: &Path) -> Result<Connection, String> {
 }
 
 /// Stores a client's GitHub token (and repository) encrypted, bound to its row.
+/// Fails with the way out when `client_id` is not a client.
+pub(crate) fn require_client(tx: &rusqlite::Transaction, client_id: &str) -> Result<(), String> {
+    let exists: Option<String> = tx
+        .query_row("SELECT id FROM clients WHERE id = ?1", [client_id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| e.to_string())?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "client {client_id} does not exist; add it first with `ecca clients add`"
+        )),
+    }
+}
+
 pub fn set_github_token(
     data_dir: &Path,
     client_id: &str,
@@ -150,17 +166,7 @@ pub fn set_github_token(
     let key = MasterKey::load(data_dir)?;
     let mut conn = open(data_dir)?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;
-    let exists: Option<String> = tx
-        .query_row("SELECT id FROM clients WHERE id = ?1", [client_id], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| e.to_string())?;
-    if exists.is_none() {
-        return Err(format!(
-            "client {client_id} does not exist; add it first with `ecca clients add`"
-        ));
-    }
+    require_client(&tx, client_id)?;
     tx.execute(
         "INSERT INTO client_mcp_configs (client_id, repo_url, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(client_id) DO UPDATE SET repo_url = COALESCE(excluded.repo_url, client_mcp_configs.repo_url)",

@@ -187,6 +187,17 @@ pub fn prompt_of(request: &Value) -> String {
         .join("\n")
 }
 
+/// The evaluator's answer that passes a deliverable: 9 of 10, no issues.
+pub fn evaluator_passes() -> Scripted {
+    Scripted::sse(anthropic_stream(
+        r#"{"score": 9, "issues": []}"#,
+        800,
+        40,
+        0,
+        0,
+    ))
+}
+
 /// A model for repository runs: the planner answers `plan` (JSON), the writer `writer`'s
 /// reply, the evaluator a passing score; anything else a 500 so a surprise shows.
 pub async fn repo_model(plan: Value, writer: String) -> MockLlm {
@@ -196,13 +207,7 @@ pub async fn repo_model(plan: Value, writer: String) -> MockLlm {
         Some(Arc::new(move |request: &Value| match role_of(request) {
             Role::Planner => Scripted::sse(anthropic_stream(&plan, 900, 200, 0, 0)),
             Role::Writer => Scripted::sse(anthropic_stream(&writer, 1200, 400, 0, 0)),
-            Role::Evaluator => Scripted::sse(anthropic_stream(
-                r#"{"score": 9, "issues": []}"#,
-                800,
-                40,
-                0,
-                0,
-            )),
+            Role::Evaluator => evaluator_passes(),
             Role::Other => Scripted::status(500, r#"{"error":{"message":"unexpected request"}}"#),
         })),
     )

@@ -8,7 +8,7 @@
 use crate::common;
 
 use common::fixture_repo::{python_project, run_git};
-use common::repo_run::{EccaHome, Role, acme_with_repo, role_of, use_model};
+use common::repo_run::{EccaHome, Role, acme_with_repo, evaluator_passes, role_of, use_model};
 use common::{MockLlm, Scripted, anthropic_event, read_store, require_docker_and_sandbox};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -85,13 +85,7 @@ pub(crate) async fn model_for_claude(turns: Arc<ClaudeTurns>) -> MockLlm {
         vec![],
         Some(Arc::new(move |request: &Value| {
             if role_of(request) == Role::Evaluator {
-                return Scripted::sse(common::anthropic_stream(
-                    r#"{"score": 9, "issues": []}"#,
-                    800,
-                    40,
-                    0,
-                    0,
-                ));
+                return evaluator_passes();
             }
             let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             turns(request, n)
@@ -412,18 +406,21 @@ async fn claude_code_writes_in_the_worktree_is_priced_to_its_own_figure_and_deli
     );
 }
 
+/// `ecca run`'s arguments for task T-0001 by Claude Code, its JSON document at the end.
+pub(crate) const RUN_CLAUDE: [&str; 8] = [
+    "run",
+    "--client",
+    "acme",
+    "--task",
+    "Add a shout helper to greet",
+    "--agent",
+    "claude-code",
+    "--json",
+];
+
 /// Runs task T-0001 with Claude Code and returns `ecca run --json`'s document.
 pub(crate) fn run_claude(home: &EccaHome, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "run",
-        "--client",
-        "acme",
-        "--task",
-        "Add a shout helper to greet",
-        "--agent",
-        "claude-code",
-        "--json",
-    ];
+    let mut args = RUN_CLAUDE.to_vec();
     args.extend_from_slice(extra);
     home.json(&args)
 }
@@ -451,13 +448,7 @@ async fn codex_and_evaluator() -> MockLlm {
         vec![],
         Some(Arc::new(|request: &Value| {
             if role_of(request) == Role::Evaluator {
-                return Scripted::sse(common::anthropic_stream(
-                    r#"{"score": 9, "issues": []}"#,
-                    800,
-                    40,
-                    0,
-                    0,
-                ));
+                return evaluator_passes();
             }
             let answered = request["input"].as_array().is_some_and(|items| {
                 items.iter().any(|i| i["type"] == "function_call_output")
@@ -545,13 +536,7 @@ async fn aider_and_evaluator() -> MockLlm {
         vec![],
         Some(Arc::new(|request: &Value| {
             if role_of(request) == Role::Evaluator {
-                return Scripted::sse(common::anthropic_stream(
-                    r#"{"score": 9, "issues": []}"#,
-                    800,
-                    40,
-                    0,
-                    0,
-                ));
+                return evaluator_passes();
             }
             let content = format!("greet/shout.py\n```python\n{SHOUT_PY}```\n");
             Scripted::json(&json!({

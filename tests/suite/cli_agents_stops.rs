@@ -3,7 +3,7 @@
 //! refused write). Every case ends the run failed or cancelled with nothing left running.
 
 use crate::cli_agents::{
-    KEY, agent_home, agent_rows, bash_turn, model_for_claude, processes_in, run_claude,
+    KEY, RUN_CLAUDE, agent_home, agent_rows, bash_turn, model_for_claude, processes_in, run_claude,
     stalled_turn, write_then_done,
 };
 use crate::common;
@@ -64,16 +64,7 @@ async fn claude_code_exiting_0_after_sigint_or_a_refused_write_is_judged_failed(
     let model = model_for_claude(Arc::new(|_: &Value, _| stalled_turn())).await;
     let h = agent_home(model, "").await;
     let mut child = common::ecca_command(&h.home.dir);
-    child.args([
-        "run",
-        "--client",
-        "acme",
-        "--task",
-        "Add a shout helper to greet",
-        "--agent",
-        "claude-code",
-        "--json",
-    ]);
+    child.args(RUN_CLAUDE);
     child.env("ANTHROPIC_BASE_URL", &h.model.url);
     child.env("ANTHROPIC_API_KEY", KEY);
     child.stdout(std::process::Stdio::piped());
@@ -158,16 +149,7 @@ async fn cancelling_from_the_console_stops_the_agent_and_everything_it_started()
         .screen
         .wait_for("No runs yet. Press n to launch a task.", 120);
     let mut run = common::ecca_command(&d);
-    run.args([
-        "run",
-        "--client",
-        "acme",
-        "--task",
-        "Add a shout helper to greet",
-        "--agent",
-        "claude-code",
-        "--json",
-    ]);
+    run.args(RUN_CLAUDE);
     for (k, v) in env {
         run.env(k, v);
     }

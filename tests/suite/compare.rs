@@ -10,7 +10,7 @@ use crate::cli_agents::{
 use crate::common;
 
 use common::git_remote::bare_git;
-use common::repo_run::{EccaHome, Role, role_of};
+use common::repo_run::{EccaHome, Role, evaluator_passes, role_of};
 use common::{MockLlm, Scripted, anthropic_stream};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -37,13 +37,7 @@ async fn model_for_both(claude: Arc<ClaudeTurns>) -> MockLlm {
         Some(Arc::new(move |request: &Value| match role_of(request) {
             Role::Planner => Scripted::sse(anthropic_stream(&plan, 900, 200, 0, 0)),
             Role::Writer => Scripted::sse(anthropic_stream(SHOUT_FILE, 1200, 400, 0, 0)),
-            Role::Evaluator => Scripted::sse(anthropic_stream(
-                r#"{"score": 9, "issues": []}"#,
-                800,
-                40,
-                0,
-                0,
-            )),
+            Role::Evaluator => evaluator_passes(),
             Role::Other => {
                 let n = claude_turns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 claude(request, n)

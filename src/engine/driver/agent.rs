@@ -121,6 +121,17 @@ struct Judged {
     changed: Vec<String>,
 }
 
+impl Judged {
+    /// A run that failed before the agent changed anything.
+    fn failed(reason: String) -> Judged {
+        Judged {
+            ok: false,
+            reason,
+            changed: vec![],
+        }
+    }
+}
+
 impl Driver<'_> {
     pub(super) async fn run_agent(
         &mut self,
@@ -158,11 +169,7 @@ impl Driver<'_> {
 
     async fn supervise(&mut self, agent: &mut Agent, kind: &str, prompt: &str) -> Judged {
         let ctx = self.ctx;
-        let failed = |reason: String| Judged {
-            ok: false,
-            reason,
-            changed: vec![],
-        };
+        let failed = Judged::failed;
         let setup = match &ctx.agent {
             Some(Ok(setup)) if setup.spec.name == kind => setup.clone(),
             Some(Err(why)) => return failed(why.clone()),
@@ -235,11 +242,7 @@ impl Driver<'_> {
         cap: Micros,
     ) -> Judged {
         let ctx = self.ctx;
-        let failed = |reason: String| Judged {
-            ok: false,
-            reason,
-            changed: vec![],
-        };
+        let failed = Judged::failed;
         let homes = ctx.data_dir.join("agent-homes");
         if let Err(e) = std::fs::create_dir_all(&homes) {
             return failed(format!("could not make {}: {e}", homes.display()));
