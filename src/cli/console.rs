@@ -287,6 +287,20 @@ pub fn screenshot(
             )
             .ok();
         }
+        // One side of a comparison is drawn beside the other.
+        if base == View::Approvals
+            && let Some(other) = app
+                .approvals
+                .sibling_of(&app.rows)
+                .map(|r| r.task_id.clone())
+        {
+            app.approvals.sibling = crate::console::model::load_detail(
+                &store,
+                &other,
+                setup.config.budgets.switch_at_percent,
+            )
+            .ok();
+        }
         app.view = base;
         app
     } else {

@@ -183,9 +183,9 @@ fn figures<'a>(t: &Theme, row: &RunRow, detail: Option<&Detail>, now_ms: i64) ->
     if let Some(difference) = detail.and_then(|d| d.reported_difference) {
         let (shown, _) = row.shown_cost();
         out.push(Line::from(vec![
-            muted("  ecca's prices ".into()),
+            muted("  priced by ecca ".into()),
             Span::styled(money(shown - difference, row.simulated), t.fg(Role::Text)),
-            muted(" · the agent's own figure ".into()),
+            muted(" · by the agent ".into()),
             Span::styled(money(shown, row.simulated), t.fg(Role::Text)),
         ]));
     }

@@ -190,9 +190,17 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let (cost, estimated) = row.map(|r| r.shown_cost()).unwrap_or((0, false));
     let simulated = row.is_some_and(|r| r.simulated);
     // Tokens beside dollars; the state where there is room.
-    let state = row
+    let mut state = row
         .map(|r| format!("{} tokens   {} {}", r.tokens, r.state, r.step))
         .unwrap_or_default();
+    // An agent that states its own cost: ecca's prices beside its figure.
+    if let Some(difference) = d.reported_difference {
+        state = format!(
+            "priced by ecca {} · by the agent {}   {state}",
+            money(cost - difference, simulated),
+            money(cost, simulated)
+        );
+    }
     frame.render_widget(
         Paragraph::new(vec![
             meter_line(
