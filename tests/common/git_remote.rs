@@ -254,6 +254,20 @@ pub fn bare_git(bare: &Path) -> std::process::Command {
     cmd
 }
 
+/// Whether the bare repository has branch `branch`.
+pub fn has_branch(bare: &Path, branch: &str) -> bool {
+    bare_git(bare)
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// Runs `app` on 127.0.0.1:0 on a thread with its own runtime; returns the address and a
 /// sender whose drop stops the server.
 pub async fn serve_on_own_thread(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {

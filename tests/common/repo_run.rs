@@ -109,6 +109,12 @@ impl EccaHome {
 
 /// Client `acme` with a repository at `repo` (a path or URL), no token.
 pub fn acme_with_repo(home: &EccaHome, repo: &str) {
+    add_acme(home);
+    home.ok(&["clients", "token", "acme", "--repo", repo]);
+}
+
+/// Client `acme` with a $50 month.
+pub fn add_acme(home: &EccaHome) {
     home.ok(&[
         "clients",
         "add",
@@ -118,7 +124,6 @@ pub fn acme_with_repo(home: &EccaHome, repo: &str) {
         "--budget-usd",
         "50",
     ]);
-    home.ok(&["clients", "token", "acme", "--repo", repo]);
 }
 
 /// A shell script that appends its arguments (one line per call) to `log` and then runs the

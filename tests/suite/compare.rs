@@ -9,12 +9,25 @@ use crate::cli_agents::{
 };
 use crate::common;
 
-use common::git_remote::bare_git;
-use common::repo_run::{EccaHome, Role, evaluator_passes, role_of};
+use common::git_remote::has_branch;
+use common::repo_run::{EccaHome, Role, add_acme, evaluator_passes, role_of};
 use common::{MockLlm, Scripted, anthropic_stream};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::Arc;
+
+/// `ecca run`'s arguments comparing the built-in loop with Claude Code on acme's task.
+const COMPARE: [&str; 10] = [
+    "run",
+    "--client",
+    "acme",
+    "--task",
+    "Add a shout helper to greet",
+    "--agent",
+    "builtin",
+    "--compare",
+    "claude-code",
+    "--json",
+];
 
 const SHOUT_FILE: &str = "```file path=greet/shout.py
 def shout(name):
@@ -47,19 +60,6 @@ async fn model_for_both(claude: Arc<ClaudeTurns>) -> MockLlm {
     .await
 }
 
-fn has_branch(bare: &Path, branch: &str) -> bool {
-    bare_git(bare)
-        .args([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{branch}"),
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// The decisions recorded for `task_id`: (decision, note).
 fn decisions(home: &EccaHome, task_id: &str) -> Vec<(String, String)> {
     common::read_rows(
@@ -81,20 +81,9 @@ async fn the_builtin_loop_and_claude_code_compared_side_by_side_delivering_one_r
         "",
     )
     .await;
-    let compared = home.json(&[
-        "run",
-        "--client",
-        "acme",
-        "--task",
-        "Add a shout helper to greet",
-        "--agent",
-        "builtin",
-        "--compare",
-        "claude-code",
-        "--budget-usd",
-        "0.5",
-        "--json",
-    ]);
+    let mut args = COMPARE.to_vec();
+    args.extend(["--budget-usd", "0.5"]);
+    let compared = home.json(&args);
     let tasks = compared["tasks"].as_array().expect("both sides").clone();
     assert_eq!(tasks.len(), 2, "{compared:#}");
     let (builtin, claude) = (&tasks[0], &tasks[1]);
@@ -184,15 +173,7 @@ async fn the_builtin_loop_and_claude_code_compared_side_by_side_delivering_one_r
 fn a_comparison_is_refused_whole_before_anything_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let home = EccaHome::new(dir.path());
-    home.ok(&[
-        "clients",
-        "add",
-        "acme",
-        "--name",
-        "Acme",
-        "--budget-usd",
-        "50",
-    ]);
+    add_acme(&home);
     let refused = |args: &[&str], says: &str| {
         let mut all = vec![
             "run",
@@ -249,18 +230,7 @@ async fn approving_one_side_in_the_console_cancels_the_side_still_working() {
     let screen = &mut console.screen;
     screen.wait_for("No runs yet. Press n to launch a task.", 120);
     let mut run = common::ecca_command(&d);
-    run.args([
-        "run",
-        "--client",
-        "acme",
-        "--task",
-        "Add a shout helper to greet",
-        "--agent",
-        "builtin",
-        "--compare",
-        "claude-code",
-        "--json",
-    ]);
+    run.args(COMPARE);
     for (k, v) in env {
         run.env(k, v);
     }

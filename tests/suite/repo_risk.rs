@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::fixture_repo::python_project;
-use common::git_remote::bare_git;
+use common::git_remote::has_branch;
 use common::repo_run::{EccaHome, acme_with_repo, repo_model, use_model};
 use common::require_docker_and_sandbox;
 use serde_json::{Value, json};
@@ -43,19 +43,6 @@ fn home_in(dir: &Path) -> EccaHome {
 
 fn risk_of(run: &Value) -> Value {
     run["repo"]["risk"].clone()
-}
-
-fn has_branch(bare: &Path, branch: &str) -> bool {
-    bare_git(bare)
-        .args([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{branch}"),
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 fn said(out: &std::process::Output) -> String {
