@@ -185,6 +185,36 @@ pub(crate) async fn agent_home_for(kind: &str, model: MockLlm, config: &str) -> 
     }
 }
 
+/// The real console on `h`'s data dir (it starts `ecca serve`, stopped when the guard
+/// drops), and `ecca ARGS` started from another terminal with the model's endpoint and key.
+pub(crate) fn console_beside(
+    h: &AgentHome,
+    args: &[&str],
+) -> (
+    common::pty::Console,
+    std::process::Child,
+    crate::daemon::StopDaemons,
+) {
+    let d = h.home.dir.clone();
+    let stop = crate::daemon::StopDaemons(d.clone());
+    let d_str = d.to_string_lossy().into_owned();
+    let env = [
+        ("ANTHROPIC_BASE_URL", h.model.url.as_str()),
+        ("ANTHROPIC_API_KEY", KEY),
+    ];
+    let console = common::pty::start_binary(&["--data-dir", &d_str], &env, 160, 40);
+    console
+        .screen
+        .wait_for("No runs yet. Press n to launch a task.", 120);
+    let mut run = common::ecca_command(&d);
+    run.args(args);
+    for (k, v) in env {
+        run.env(k, v);
+    }
+    run.stdout(std::process::Stdio::piped());
+    (console, run.spawn().unwrap(), stop)
+}
+
 /// Processes whose working directory is under `dir` (an agent, or a tool it started).
 pub(crate) fn processes_in(dir: &std::path::Path) -> Vec<String> {
     let mut found = Vec::new();

@@ -3,8 +3,8 @@
 //! refused write). Every case ends the run failed or cancelled with nothing left running.
 
 use crate::cli_agents::{
-    KEY, RUN_CLAUDE, agent_home, agent_rows, bash_turn, model_for_claude, processes_in, run_claude,
-    stalled_turn, write_then_done,
+    KEY, RUN_CLAUDE, agent_home, agent_rows, bash_turn, console_beside, model_for_claude,
+    processes_in, run_claude, stalled_turn, write_then_done,
 };
 use crate::common;
 
@@ -132,29 +132,12 @@ async fn claude_code_past_its_timeout_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_from_the_console_stops_the_agent_and_everything_it_started() {
-    use common::pty::start_binary;
     // Claude Code runs a long command and would wait on it: only a cancel ends the run.
     let model = model_for_claude(Arc::new(|_: &Value, _| bash_turn("sleep 300"))).await;
     let h = agent_home(model, "[tools]\nmode = \"none\"\n").await;
     let d = h.home.dir.clone();
-    let _stop = crate::daemon::StopDaemons(d.clone());
-    let d_str = d.to_string_lossy().into_owned();
-    let env = [
-        ("ANTHROPIC_BASE_URL", h.model.url.as_str()),
-        ("ANTHROPIC_API_KEY", KEY),
-    ];
     // The console starts `ecca serve`; the task is started from another terminal.
-    let mut console = start_binary(&["--data-dir", &d_str], &env, 160, 40);
-    console
-        .screen
-        .wait_for("No runs yet. Press n to launch a task.", 120);
-    let mut run = common::ecca_command(&d);
-    run.args(RUN_CLAUDE);
-    for (k, v) in env {
-        run.env(k, v);
-    }
-    run.stdout(std::process::Stdio::piped());
-    let run = run.spawn().unwrap();
+    let (mut console, run, _stop) = console_beside(&h, &RUN_CLAUDE);
     let worktrees = d.join("worktrees");
     common::wait_until("Claude Code's command running in the worktree", 120, || {
         processes_in(&worktrees)

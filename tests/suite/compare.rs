@@ -4,8 +4,8 @@
 //! Claude Code against a local stand-in of the model API, and the real built-in loop.
 
 use crate::cli_agents::{
-    AgentHome, ClaudeTurns, KEY, agent_home, bash_turn, files_under, has_tool_result, processes_in,
-    write_then_done,
+    AgentHome, ClaudeTurns, agent_home, bash_turn, console_beside, files_under, has_tool_result,
+    processes_in, write_then_done,
 };
 use crate::common;
 
@@ -216,26 +216,11 @@ fn a_comparison_is_refused_whole_before_anything_is_stored() {
 /// processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_one_side_in_the_console_cancels_the_side_still_working() {
-    use common::pty::start_binary;
     let model = model_for_both(Arc::new(|_: &Value, _| bash_turn("sleep 300"))).await;
     let h = agent_home(model, "").await;
     let d = h.home.dir.clone();
-    let _stop = crate::daemon::StopDaemons(d.clone());
-    let d_str = d.to_string_lossy().into_owned();
-    let env = [
-        ("ANTHROPIC_BASE_URL", h.model.url.as_str()),
-        ("ANTHROPIC_API_KEY", KEY),
-    ];
-    let mut console = start_binary(&["--data-dir", &d_str], &env, 160, 40);
+    let (mut console, run, _stop) = console_beside(&h, &COMPARE);
     let screen = &mut console.screen;
-    screen.wait_for("No runs yet. Press n to launch a task.", 120);
-    let mut run = common::ecca_command(&d);
-    run.args(COMPARE);
-    for (k, v) in env {
-        run.env(k, v);
-    }
-    run.stdout(std::process::Stdio::piped());
-    let run = run.spawn().unwrap();
     let worktrees = d.join("worktrees");
     common::wait_until("Claude Code's command running in its worktree", 180, || {
         processes_in(&worktrees)

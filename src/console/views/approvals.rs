@@ -5,7 +5,7 @@
 
 use super::detail::pane_lines;
 use super::repo_evidence::{self, Room};
-use super::{block, elapsed, run_cost, truncate};
+use super::{block, elapsed, quality_and_cost, truncate};
 use crate::console::app::{App, Effect};
 use crate::console::keymap::Action;
 use crate::console::model::{Detail, RunRow};
@@ -185,27 +185,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             format!("{} · {}", r.task_id, r.title),
             t.title(),
         )]),
-        Line::from(vec![
-            Span::styled("client ", t.fg(Role::Muted)),
-            Span::styled(r.client_id.clone(), t.fg(Role::Text)),
-            Span::styled("  quality ", t.fg(Role::Muted)),
-            Span::styled(
-                r.quality
-                    .map(|q| format!("{q:.1}/10"))
-                    .unwrap_or_else(|| "-".into()),
-                t.fg(Role::Accent),
-            ),
-            Span::styled("  cost ", t.fg(Role::Muted)),
-            Span::styled(
-                run_cost(r),
-                t.fg(if r.simulated {
-                    Role::Simulated
-                } else {
-                    Role::Text
-                }),
-            ),
-            Span::styled(format!("  iterations {}", r.iteration), t.fg(Role::Muted)),
-        ]),
+        Line::from(
+            [
+                Span::styled("client ", t.fg(Role::Muted)),
+                Span::styled(r.client_id.clone(), t.fg(Role::Text)),
+                Span::styled("  ", t.fg(Role::Muted)),
+            ]
+            .into_iter()
+            .chain(quality_and_cost(t, r))
+            .collect::<Vec<_>>(),
+        ),
     ];
     let Some(d) = app
         .detail

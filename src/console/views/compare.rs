@@ -6,7 +6,7 @@
 
 use super::detail::diff_style;
 use super::repo_evidence::{self, Room};
-use super::{elapsed, money, run_cost, state_role};
+use super::{elapsed, money, quality_and_cost, state_role};
 use crate::console::app::App;
 use crate::console::keymap::{Action, Context};
 use crate::console::model::{Detail, RunRow};
@@ -159,25 +159,7 @@ fn figures<'a>(t: &Theme, row: &RunRow, detail: Option<&Detail>, now_ms: i64) ->
             Span::styled(state, t.fg(state_role(row.status))),
             muted(format!("  {}", elapsed(row.elapsed_secs(now_ms)))),
         ]),
-        Line::from(vec![
-            muted("quality ".into()),
-            Span::styled(
-                row.quality
-                    .map(|q| format!("{q:.1}/10"))
-                    .unwrap_or_else(|| "-".into()),
-                t.fg(Role::Accent),
-            ),
-            muted("  cost ".into()),
-            Span::styled(
-                run_cost(row),
-                t.fg(if row.simulated {
-                    Role::Simulated
-                } else {
-                    Role::Text
-                }),
-            ),
-            muted(format!("  iterations {}", row.iteration)),
-        ]),
+        Line::from(quality_and_cost(t, row)),
     ];
     // Where the agent stated its own cost: both figures, so a difference is seen.
     if let Some(difference) = detail.and_then(|d| d.reported_difference) {

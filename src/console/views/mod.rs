@@ -205,6 +205,32 @@ pub(super) fn run_cost(r: &crate::console::model::RunRow) -> String {
     )
 }
 
+/// `quality 8.0/10  cost $0.0229  iterations 1`: the figures a deliverable is judged by.
+pub(super) fn quality_and_cost<'a>(
+    t: &crate::console::theme::Theme,
+    r: &crate::console::model::RunRow,
+) -> Vec<Span<'a>> {
+    vec![
+        Span::styled("quality ", t.fg(Role::Muted)),
+        Span::styled(
+            r.quality
+                .map(|q| format!("{q:.1}/10"))
+                .unwrap_or_else(|| "-".into()),
+            t.fg(Role::Accent),
+        ),
+        Span::styled("  cost ", t.fg(Role::Muted)),
+        Span::styled(
+            run_cost(r),
+            t.fg(if r.simulated {
+                Role::Simulated
+            } else {
+                Role::Text
+            }),
+        ),
+        Span::styled(format!("  iterations {}", r.iteration), t.fg(Role::Muted)),
+    ]
+}
+
 pub(super) fn elapsed(secs: Option<i64>) -> String {
     match secs {
         None => "-".into(),
