@@ -12,11 +12,15 @@ pub enum AgentsCommand {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// Check with this client's stored keys (`ecca credentials add`) as its runs get
+        /// them, else ecca's own.
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
     },
 }
 
 pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
-    let AgentsCommand::Check { json } = command;
+    let AgentsCommand::Check { json, client } = command;
     let dir = setup
         .config
         .agents
@@ -24,18 +28,29 @@ pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
         .as_ref()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(registry::default_agents_dir);
+    if let Some(id) = &client {
+        let store = crate::store::Store::open(&setup.data_dir).map_err(|e| e.0)?;
+        if store.client(id).map_err(|e| e.0)?.is_none() {
+            return Err(format!(
+                "client {id} does not exist; `ecca clients list` lists the clients"
+            ));
+        }
+    }
     let env = |k: &str| std::env::var(k).ok();
     let mut rows = Vec::new();
     let mut all_usable = true;
     for spec in registry::kinds()? {
         let installed = check_installed(&spec, &dir);
-        // The key is looked up, never shown; clients' stored keys (`ecca credentials list`)
-        // are not looked at here.
+        // The key is looked up, never shown: the client's stored one when a client is
+        // named, else ecca's.
+        let stored = |provider: &str| match &client {
+            Some(id) => crate::credentials::key_for(&setup.data_dir, id, provider),
+            None => Ok(None),
+        };
+        let client_id = client.as_deref().unwrap_or("CLIENT");
         let key =
-            crate::engine::driver::setup_for(&spec.name, "CLIENT", &setup.config, &env, &|_| {
-                Ok(None)
-            })
-            .err();
+            crate::engine::driver::setup_for(&spec.name, client_id, &setup.config, &env, &stored)
+                .err();
         let usable = installed.usable && key.is_none();
         all_usable &= usable;
         rows.push((spec, installed, key, usable));

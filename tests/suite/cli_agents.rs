@@ -314,6 +314,20 @@ async fn claude_code_writes_in_the_worktree_is_priced_to_its_own_figure_and_deli
         "{listed}"
     );
     assert!(!listed.contains(KEY), "{listed}");
+    // Without a key of ecca's own, Claude Code is usable for acme alone, with its key.
+    let keyless = EccaHome::new(&home.dir);
+    let usable = |args: &[&str]| {
+        let report = keyless.json(args);
+        report["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["kind"] == "claude-code").cloned())
+            .map(|r| r["usable"] == true)
+    };
+    assert_eq!(
+        usable(&["agents", "check", "--json", "--client", "acme"]),
+        Some(true)
+    );
+    assert_eq!(usable(&["agents", "check", "--json"]), Some(false));
     let run = run_claude(&home, &[]);
     assert_eq!(run["status"], "awaiting_approval", "{run:#}");
     assert_eq!(run["result_status"], "SUCCESS", "{run:#}");
