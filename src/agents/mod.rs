@@ -8,6 +8,7 @@ pub mod aider;
 pub mod claude;
 pub mod codex;
 pub mod events;
+pub mod output;
 pub mod process;
 pub mod registry;
 

@@ -6,11 +6,11 @@
 //! so no tool process it started outlives it.
 
 use super::events::{AgentEvent, StreamParser};
+use super::output::{Output, READ_BATCH, READ_IDLE};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// What to start and how long to let it run.
@@ -72,13 +72,15 @@ pub struct Exit {
     pub stderr_tail: String,
 }
 
-/// A running agent: its events, a way to stop it, and its exit. Its output is read in
-/// batches on a thread of its own and parsed in the caller's task as [`Running::next`] is
-/// awaited.
+/// A running agent: its events, a way to stop it, and its exit. Its output is read on a
+/// timer and parsed in the caller's task as [`Running::next`] is awaited.
 pub struct Running {
     pub pid: u32,
-    /// Complete lines in batches, from the thread that reads the output; closed at its end.
-    output: mpsc::Receiver<Vec<String>>,
+    /// Until the output ends.
+    output: Option<Output>,
+    /// When the output is read next, and how long after that if it is still quiet.
+    read_timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    read_every: Duration,
     parser: Box<dyn StreamParser + Send>,
     ready: std::collections::VecDeque<AgentEvent>,
     marker: String,
@@ -100,49 +102,6 @@ pub struct Running {
 }
 
 const STDERR_TAIL: usize = 4096;
-
-/// How long output may wait in the pipe before it is read: the lines that arrive within it
-/// reach the run in one wake-up. Read line by line, an agent streaming 100 lines a second
-/// cost ecca 1.8 % of a core, most of it waking up; the delay is under two console frames.
-const READ_BATCH: Duration = Duration::from_millis(30);
-/// A read takes up to a pipe's whole capacity, so batching never leaves the agent blocked
-/// on a full pipe for long.
-const PIPE_READ: usize = 64 * 1024;
-
-/// Reads the agent's output on a thread of its own: a blocking read, the complete lines
-/// sent on, then a pause while more collects unread in the pipe (nothing wakes for it: no
-/// poller watches the pipe). Ends at end of output, or when the run stops listening.
-fn read_output(mut stdout: std::fs::File, lines: mpsc::Sender<Vec<String>>) {
-    use std::io::Read;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; PIPE_READ];
-    loop {
-        let n = match stdout.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        pending.extend_from_slice(&buf[..n]);
-        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-            let complete: Vec<String> = pending[..end]
-                .split(|b| *b == b'\n')
-                .map(|l| String::from_utf8_lossy(l).into_owned())
-                .collect();
-            pending.drain(..=end);
-            if lines.blocking_send(complete).is_err() {
-                return;
-            }
-        }
-        // A full read means more is waiting: read it at once.
-        if n < buf.len() {
-            std::thread::sleep(READ_BATCH);
-        }
-    }
-    if !pending.is_empty() {
-        let _ = lines.blocking_send(vec![String::from_utf8_lossy(&pending).into_owned()]);
-    }
-}
 
 /// Starts the agent. The parser's events arrive through [`Running::next`]; the last one is
 /// always `Finished`.
@@ -200,16 +159,15 @@ pub fn spawn(launch: Launch, parser: Box<dyn StreamParser + Send>) -> Result<Run
     let stdout = stdout
         .into_owned_fd()
         .map_err(|e| format!("the agent's output could not be read: {e}"))?;
-    let (lines, output) = mpsc::channel(64);
-    std::thread::Builder::new()
-        .name("agent-output".into())
-        .spawn(move || read_output(std::fs::File::from(stdout), lines))
-        .map_err(|e| format!("could not start a thread to read the agent's output: {e}"))?;
+    let output =
+        Output::new(stdout).map_err(|e| format!("the agent's output could not be read: {e}"))?;
     let now = Instant::now();
     let deadline = now + launch.timeout;
     Ok(Running {
         pid,
-        output,
+        output: Some(output),
+        read_timer: Box::pin(tokio::time::sleep_until(now + READ_BATCH)),
+        read_every: READ_BATCH,
         parser,
         ready: std::collections::VecDeque::new(),
         marker: launch.marker,
@@ -229,7 +187,7 @@ pub fn spawn(launch: Launch, parser: Box<dyn StreamParser + Send>) -> Result<Run
 
 impl Running {
     /// The next event; `None` once the agent's output is over and `Finished` was given.
-    /// Cancel-safe: a batch of lines is taken whole or not at all, and the wait for the
+    /// Cancel-safe: the output is read and parsed between awaits, and the wait for the
     /// exit goes on in its own task.
     pub async fn next(&mut self) -> Option<AgentEvent> {
         loop {
@@ -252,18 +210,46 @@ impl Running {
                 continue;
             }
             tokio::select! {
-                batch = self.output.recv() => match batch {
-                    Some(lines) => {
-                        self.last_output = Instant::now();
-                        for line in lines {
-                            self.ready.extend(self.parser.feed_line(&line));
-                        }
-                    }
-                    None => self.end(),
-                },
+                _ = self.read_timer.as_mut() => self.on_read(),
                 _ = self.timer.as_mut() => self.on_timer(),
             }
         }
+    }
+
+    /// Whether events already parsed are waiting: the caller can gather them (a read's
+    /// streamed text, published as one piece) before doing anything slower.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Time to read: parse what waits in the pipe, and read again soon while the agent
+    /// writes, less often while it is quiet.
+    fn on_read(&mut self) {
+        let Some(output) = &mut self.output else {
+            return;
+        };
+        let found = output.read_waiting();
+        let now = Instant::now();
+        if found.bytes > 0 {
+            self.last_output = now;
+            self.read_every = READ_BATCH;
+        } else {
+            self.read_every = (self.read_every * 2).min(READ_IDLE);
+        }
+        for line in &found.lines {
+            self.ready.extend(self.parser.feed_line(line));
+        }
+        if found.ended {
+            self.output = None;
+            self.end();
+            return;
+        }
+        let next = if found.more {
+            now
+        } else {
+            now + self.read_every
+        };
+        self.read_timer.as_mut().reset(next);
     }
 
     /// The timer fired: kill after the grace, stop at the deadline or after the stall
@@ -576,40 +562,5 @@ mod tests {
             Some(StopReason::Stalled(Duration::from_secs(1)))
         );
         assert!(exit.stopped.unwrap().sentence().starts_with("stalled:"));
-    }
-}
-
-#[cfg(test)]
-mod batch_tests {
-    use super::*;
-
-    /// Lines split across reads, a burst larger than one read, a last line without its
-    /// newline and text that is not UTF-8: each line arrives whole, in order, once.
-    #[test]
-    fn the_output_reader_sends_whole_lines_in_order() {
-        let (read, mut write) = std::io::pipe().unwrap();
-        let (tx, mut rx) = mpsc::channel(64);
-        let reader = std::thread::spawn(move || {
-            read_output(std::fs::File::from(std::os::fd::OwnedFd::from(read)), tx)
-        });
-        use std::io::Write;
-        write.write_all(b"first\nsec").unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        write.write_all(b"ond\n").unwrap();
-        let burst: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
-        write.write_all(burst.as_bytes()).unwrap();
-        write.write_all(b"bad \xff byte\nlast").unwrap();
-        drop(write);
-        let mut got = Vec::new();
-        while let Some(batch) = rx.blocking_recv() {
-            got.extend(batch);
-        }
-        reader.join().unwrap();
-        let mut want = vec!["first".to_string(), "second".to_string()];
-        want.extend((0..20_000).map(|i| format!("line {i}")));
-        want.push("bad \u{fffd} byte".into());
-        want.push("last".into());
-        assert_eq!(got.len(), want.len());
-        assert_eq!(got, want);
     }
 }

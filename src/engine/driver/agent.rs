@@ -324,6 +324,7 @@ impl Driver<'_> {
         let mut spend = Spend::default();
         let mut outcome: Option<AgentOutcome> = None;
         let mut cancel_sent = false;
+        let mut text = String::new();
         loop {
             let seen = tokio::select! {
                 seen = running.next() => seen,
@@ -335,17 +336,23 @@ impl Driver<'_> {
                 }
             };
             let Some(seen) = seen else { break };
+            // Streamed text and tool lines gathered from one read go out as one delta,
+            // before anything else the agent did after them.
+            let streamed = matches!(seen, Seen::Text(_) | Seen::ToolCall { .. });
+            if !streamed && !text.is_empty() {
+                ctx.bus
+                    .publish_delta_gathered(&ctx.scope.run_id, &std::mem::take(&mut text));
+            }
             match seen {
                 Seen::Started { session_id, model } => self.note(format!(
                     "{} started (session {session_id}{})",
                     setup.spec.display,
                     model.map(|m| format!(", model {m}")).unwrap_or_default()
                 )),
-                Seen::Text(text) => ctx.bus.publish_delta(&ctx.scope.run_id, &text),
+                Seen::Text(delta) => text.push_str(&delta),
                 Seen::ToolCall { name, detail } => {
                     let line = if detail.is_empty() { name } else { detail };
-                    ctx.bus
-                        .publish_delta(&ctx.scope.run_id, &format!("\n▸ {line}\n"));
+                    text.push_str(&format!("\n▸ {line}\n"));
                 }
                 Seen::FileEdit { path } => {
                     self.note(format!("{} edited {path}", setup.spec.display))
@@ -377,6 +384,13 @@ impl Driver<'_> {
                 }
                 Seen::Finished(o) => outcome = Some(o),
             }
+            if streamed && !text.is_empty() && !running.has_ready() {
+                ctx.bus
+                    .publish_delta_gathered(&ctx.scope.run_id, &std::mem::take(&mut text));
+            }
+        }
+        if !text.is_empty() {
+            ctx.bus.publish_delta_gathered(&ctx.scope.run_id, &text);
         }
         let exit = running.exit().await;
         if let Some(o) = &outcome {
