@@ -15,7 +15,7 @@
 mod proc_usage;
 
 use ecca::supervisor::{Command, Delivery, Event, NewTask, Supervisor, SupervisorOptions};
-use proc_usage::process_cpu;
+use proc_usage::{process_cpu, threads_cpu_ms};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -97,6 +97,24 @@ fn repository(dir: &Path) -> std::path::PathBuf {
 struct Figures {
     cpu_percent: f64,
     exit_to_gate_ms: f64,
+    /// CPU milliseconds while the agent streamed, by thread name (threads still alive at
+    /// its exit).
+    by_thread: Vec<(String, f64)>,
+}
+
+/// Each thread name's CPU milliseconds between two readings of [`threads_cpu_ms`].
+fn by_thread(
+    before: &std::collections::HashMap<(String, String), f64>,
+    after: &std::collections::HashMap<(String, String), f64>,
+) -> Vec<(String, f64)> {
+    let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
+    for (thread, ms) in after {
+        *by_name.entry(thread.1.clone()).or_default() +=
+            ms - before.get(thread).copied().unwrap_or(0.0);
+    }
+    let mut rows: Vec<(String, f64)> = by_name.into_iter().collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
 }
 
 fn one_run(round: usize) -> Figures {
@@ -166,10 +184,10 @@ fn one_run(round: usize) -> Figures {
             };
             match event.as_ref() {
                 Event::ModelStarted { purpose, .. } if purpose.starts_with("agent") => {
-                    streaming = Some((process_cpu(), Instant::now()));
+                    streaming = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
                 }
                 Event::Note { text, .. } if text.contains(" exited (") => {
-                    exited = Some((process_cpu(), Instant::now()));
+                    exited = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
                 }
                 Event::AwaitingApproval { .. } => break SystemTime::now(),
                 Event::RunFinished { status, reason, .. } => {
@@ -187,14 +205,15 @@ fn one_run(round: usize) -> Figures {
             .duration_since(UNIX_EPOCH)
             .expect("after 1970")
             .as_secs_f64();
-        let (cpu_start, wall_start) = streaming.expect("the agent started");
-        let (cpu_end, wall_end) = exited.expect("the agent's exit was noted");
+        let (cpu_start, wall_start, threads_start) = streaming.expect("the agent started");
+        let (cpu_end, wall_end, threads_end) = exited.expect("the agent's exit was noted");
         // From the agent's start to its exit: the stand-in's own CPU is its process's, so
         // this is ecca's alone.
         let wall = wall_end.duration_since(wall_start).as_secs_f64().max(0.001);
         Figures {
             cpu_percent: (cpu_end - cpu_start) / wall * 100.0,
             exit_to_gate_ms: (gate - exit_at) * 1000.0,
+            by_thread: by_thread(&threads_start, &threads_end),
         }
     })
 }
@@ -218,6 +237,12 @@ fn main() {
             f.cpu_percent,
             f.exit_to_gate_ms
         );
+        let threads: Vec<String> = f
+            .by_thread
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.1} ms"))
+            .collect();
+        println!("      by thread: {}", threads.join(", "));
         cpu.push(f.cpu_percent);
         gate.push(f.exit_to_gate_ms);
     }
