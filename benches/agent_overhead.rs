@@ -1,6 +1,7 @@
 //! What supervising a third-party coding agent costs ecca: its CPU while an agent streams
 //! 100 events a second, and the time from the agent's exit to the approval gate (checks
-//! excluded: no tool servers here, so they are skipped).
+//! excluded: no tool servers here, so they are skipped); then four agents streaming
+//! together, and how many text events reach a subscriber.
 //!
 //! The agent is a stand-in program at the Claude Code kind's path that speaks its
 //! `stream-json` (partial messages: a text delta per event), writes a file in the worktree
@@ -96,6 +97,8 @@ fn repository(dir: &Path) -> std::path::PathBuf {
 
 struct Figures {
     cpu_percent: f64,
+    /// Streamed-text events the subscriber received: what an attached console reads.
+    delta_events_per_second: f64,
     exit_to_gate_ms: f64,
     /// CPU milliseconds while the agent streamed, by thread name (threads still alive at
     /// its exit).
@@ -117,7 +120,9 @@ fn by_thread(
     rows
 }
 
-fn one_run(round: usize) -> Figures {
+/// One round: `agents` stand-ins started together, each on a task of its own; the window is
+/// from the first agent's start to the last one's exit.
+fn one_run(round: usize, agents_at_once: usize) -> Figures {
     let dir = tempfile::tempdir().expect("temp dir");
     let agents = dir.path().join("agents");
     let program = agents.join("node_modules/.bin/claude");
@@ -155,23 +160,26 @@ fn one_run(round: usize) -> Figures {
         .expect("client");
         ecca::secrets::set_repo(&data, "acme", &bare.to_string_lossy()).expect("repo");
         let mut events = sup.subscribe();
-        sup.execute(Command::StartTask {
-            task: NewTask {
-                client_id: "acme".into(),
-                title: format!("Bench run {round}"),
-                description: String::new(),
-                stack: "python".into(),
-                source: "manual".into(),
-                agent_kind: "claude-code".into(),
-                budget_micros: Some(5_000_000),
-                provider: None,
-                base_branch: None,
-                acceptance: vec![],
-                price_micros: None,
-            },
-        })
-        .await
-        .expect("task");
+        for agent in 0..agents_at_once {
+            sup.execute(Command::StartTask {
+                task: NewTask {
+                    client_id: "acme".into(),
+                    title: format!("Bench run {round} agent {agent}"),
+                    description: String::new(),
+                    stack: "python".into(),
+                    source: "manual".into(),
+                    agent_kind: "claude-code".into(),
+                    budget_micros: Some(5_000_000),
+                    provider: None,
+                    base_branch: None,
+                    acceptance: vec![],
+                    price_micros: None,
+                },
+            })
+            .await
+            .expect("task");
+        }
+        let (mut started, mut ended, mut at_gate, mut delta_events) = (0, 0, 0, 0u64);
         let mut streaming = None;
         let mut exited = None;
         let gate_at = loop {
@@ -184,12 +192,26 @@ fn one_run(round: usize) -> Figures {
             };
             match event.as_ref() {
                 Event::ModelStarted { purpose, .. } if purpose.starts_with("agent") => {
-                    streaming = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
+                    started += 1;
+                    if started == 1 {
+                        streaming = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
+                    }
+                }
+                Event::ModelDelta { .. } | Event::ModelDeltas { .. } if exited.is_none() => {
+                    delta_events += 1;
                 }
                 Event::Note { text, .. } if text.contains(" exited (") => {
-                    exited = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
+                    ended += 1;
+                    if ended == agents_at_once {
+                        exited = Some((process_cpu(), Instant::now(), threads_cpu_ms()));
+                    }
                 }
-                Event::AwaitingApproval { .. } => break SystemTime::now(),
+                Event::AwaitingApproval { .. } => {
+                    at_gate += 1;
+                    if at_gate == agents_at_once {
+                        break SystemTime::now();
+                    }
+                }
                 Event::RunFinished { status, reason, .. } => {
                     panic!("the run ended {status}: {reason:?}")
                 }
@@ -212,6 +234,7 @@ fn one_run(round: usize) -> Figures {
         let wall = wall_end.duration_since(wall_start).as_secs_f64().max(0.001);
         Figures {
             cpu_percent: (cpu_end - cpu_start) / wall * 100.0,
+            delta_events_per_second: delta_events as f64 / wall,
             exit_to_gate_ms: (gate - exit_at) * 1000.0,
             by_thread: by_thread(&threads_start, &threads_end),
         }
@@ -223,6 +246,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Agents streaming together in the second part: the supervisor's default concurrency.
+const AGENTS_AT_ONCE: usize = 4;
+
 fn main() {
     println!(
         "an agent streaming {EVENTS_PER_SECOND} events/s for {SECONDS} s through the real supervisor, 3 runs:"
@@ -230,12 +256,13 @@ fn main() {
     let mut cpu = Vec::new();
     let mut gate = Vec::new();
     for round in 0..3 {
-        let f = one_run(round);
+        let f = one_run(round, 1);
         println!(
-            "   run {}: ecca's CPU {:.2} % of a core while the agent streams; agent exit → approval gate {:.0} ms",
+            "   run {}: ecca's CPU {:.2} % of a core while the agent streams; agent exit → approval gate {:.0} ms; {:.0} text events/s",
             round + 1,
             f.cpu_percent,
-            f.exit_to_gate_ms
+            f.exit_to_gate_ms,
+            f.delta_events_per_second
         );
         let threads: Vec<String> = f
             .by_thread
@@ -250,5 +277,25 @@ fn main() {
         "   median: CPU {:.2} % of a core (target ≤ 1 %); exit → gate {:.0} ms",
         median(cpu),
         median(gate)
+    );
+    println!(
+        "{AGENTS_AT_ONCE} agents streaming {EVENTS_PER_SECOND} events/s each, together, 3 runs:"
+    );
+    let mut cpu = Vec::new();
+    for round in 0..3 {
+        let f = one_run(round, AGENTS_AT_ONCE);
+        println!(
+            "   run {}: ecca's CPU {:.2} % of a core ({:.2} % per agent); {:.0} text events/s",
+            round + 1,
+            f.cpu_percent,
+            f.cpu_percent / AGENTS_AT_ONCE as f64,
+            f.delta_events_per_second
+        );
+        cpu.push(f.cpu_percent);
+    }
+    let all = median(cpu);
+    println!(
+        "   median: CPU {all:.2} % of a core, {:.2} % per agent",
+        all / AGENTS_AT_ONCE as f64
     );
 }
