@@ -39,6 +39,17 @@ fn cost_rows(db: &std::path::Path) -> Vec<CostRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_then_resume_loses_nothing_and_counts_nothing_twice() {
+    // The call count below assumes the run passes its checks the first time (ruff's lint,
+    // the tests in the sandbox); without them it iterates and the count means nothing, so
+    // say what is missing instead.
+    common::require_docker_and_sandbox();
+    assert!(
+        Command::new("ruff")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs ruff on PATH for the run's lint check; run scripts/test.sh, which installs it"
+    );
     let dir = tempfile::tempdir().unwrap();
     // Each simulated call takes 1.5 s: the kill comes right after the second call is
     // recorded, so it lands mid-run (the third call cannot finish in between, however
