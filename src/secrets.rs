@@ -140,7 +140,6 @@ pub(crate) fn open(data_dir: &Path) -> Result<Connection, String> {
     Ok(conn)
 }
 
-/// Stores a client's GitHub token (and repository) encrypted, bound to its row.
 /// Fails with the way out when `client_id` is not a client.
 pub(crate) fn require_client(tx: &rusqlite::Transaction, client_id: &str) -> Result<(), String> {
     let exists: Option<String> = tx
@@ -157,6 +156,7 @@ pub(crate) fn require_client(tx: &rusqlite::Transaction, client_id: &str) -> Res
     }
 }
 
+/// Stores a client's GitHub token (and repository) encrypted, bound to its row.
 pub fn set_github_token(
     data_dir: &Path,
     client_id: &str,

@@ -30,11 +30,7 @@ pub fn run(setup: &Setup, command: AgentsCommand) -> Result<(), String> {
         .unwrap_or_else(registry::default_agents_dir);
     if let Some(id) = &client {
         let store = crate::store::Store::open(&setup.data_dir).map_err(|e| e.0)?;
-        if store.client(id).map_err(|e| e.0)?.is_none() {
-            return Err(format!(
-                "client {id} does not exist; `ecca clients list` lists the clients"
-            ));
-        }
+        super::existing_client(&store, id)?;
     }
     let env = |k: &str| std::env::var(k).ok();
     let mut rows = Vec::new();

@@ -263,6 +263,18 @@ impl Setup {
     }
 }
 
+/// The client `id` from the store, or the sentence saying it does not exist and where the
+/// clients are listed.
+pub(crate) fn existing_client(
+    store: &crate::store::Store,
+    id: &str,
+) -> Result<crate::store::ClientRecord, String> {
+    store
+        .client(id)
+        .map_err(|e| e.0)?
+        .ok_or_else(|| format!("client {id} does not exist; `ecca clients list` lists the clients"))
+}
+
 /// Runs a parsed command line; the error is the sentence to print.
 pub async fn main(cli: Cli) -> Result<(), String> {
     let setup = Setup::resolve(&cli)?;

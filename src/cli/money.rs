@@ -16,13 +16,7 @@ pub(super) async fn set_cap(
 ) -> Result<(), String> {
     let micros = parse_usd(amount)?;
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
-    let old = store
-        .client(id)
-        .map_err(|e| e.0)?
-        .ok_or_else(|| {
-            format!("client {id} does not exist; `ecca clients list` lists the clients")
-        })?
-        .monthly_budget_micros;
+    let old = super::existing_client(&store, id)?.monthly_budget_micros;
     let paused: Vec<String> = store
         .tasks_of_client(id)
         .map_err(|e| e.0)?
@@ -100,11 +94,7 @@ pub(super) async fn set_retainer(setup: &Setup, id: &str, amount: &str) -> Resul
 /// `ecca audit --client ID`: every change of the client's cap and its tasks' budgets.
 pub(super) fn client_budget_changes(setup: &Setup, id: &str, json: bool) -> Result<(), String> {
     let store = Store::open(&setup.data_dir).map_err(|e| e.0)?;
-    if store.client(id).map_err(|e| e.0)?.is_none() {
-        return Err(format!(
-            "client {id} does not exist; `ecca clients list` lists the clients"
-        ));
-    }
+    super::existing_client(&store, id)?;
     let changes = store.budget_changes(Some(id), None).map_err(|e| e.0)?;
     if json {
         return output::say_json(&changes);
